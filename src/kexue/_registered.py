@@ -1,0 +1,1 @@
+"""The modules that register experiments; importing this fills :data:`kexue.experiments.REGISTRY`."""

@@ -1,0 +1,172 @@
+"""A registry of named experiments: each has a ``quick`` and a ``full`` configuration, a function
+that runs it and returns its metrics, and the number the original post reports where it gives one.
+
+``python -m kexue reproduce NAME`` and the chapters call the same :func:`run`, so the book and the
+records in ``results/`` cannot disagree.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from . import runtime
+
+
+@dataclasses.dataclass(frozen=True)
+class Reference:
+    """A number the original post reports: its value, what it measures, and where the post says so."""
+
+    value: float | str
+    metric: str
+    where: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    name: str
+    fn: Callable[[dict], Any]
+    quick: dict
+    full: dict
+    metric: str
+    description: str
+    post: int
+    reference: Reference | None = None
+
+    def config(self, profile: str) -> dict:
+        if profile not in runtime.PROFILES:
+            raise ValueError(f"profile must be one of {runtime.PROFILES}, got {profile!r}")
+        return dict(self.quick if profile == "quick" else self.full)
+
+
+@dataclasses.dataclass
+class Record:
+    """What one run produced: JSON-ready ``metrics``, plus in-memory ``artifacts`` for figures."""
+
+    experiment: str
+    profile: str
+    config: dict
+    metrics: dict
+    metric: str
+    reference: dict | None
+    post: int
+    wall_time_s: float
+    provenance: dict
+    artifacts: dict = dataclasses.field(default_factory=dict, repr=False)
+
+    def to_json(self) -> dict:
+        data = dataclasses.asdict(self)
+        data.pop("artifacts")
+        return data
+
+    def save(self, directory: str | os.PathLike = "results") -> Path:
+        """Write ``directory/NAME.json`` atomically (a partial file never replaces a good one)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{self.experiment}.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.to_json(), indent=2, sort_keys=False) + "\n")
+        os.replace(tmp, path)
+        return path
+
+
+REGISTRY: dict[str, Experiment] = {}
+
+
+def experiment(name: str, *, quick: dict, full: dict, metric: str, description: str, post: int,
+               reference: Reference | None = None):
+    """Register ``fn(config) -> metrics`` (or ``(metrics, artifacts)``) as experiment ``name``.
+
+    ``metric`` names the key of the returned metrics that is the headline number.
+    """
+    if not name or not name.replace("-", "").isalnum() or name != name.lower():
+        raise ValueError(f"experiment names are lower-case words joined by '-', got {name!r}")
+
+    def register(fn):
+        if name in REGISTRY and REGISTRY[name].fn.__qualname__ != fn.__qualname__:
+            raise ValueError(f"experiment {name!r} is already registered")
+        REGISTRY[name] = Experiment(name, fn, dict(quick), dict(full), metric, description, post,
+                                    reference)
+        return fn
+
+    return register
+
+
+def _load_all() -> None:
+    """Import the modules that register experiments (they live beside the code they run)."""
+    from . import _registered  # noqa: F401
+
+
+def get(name: str) -> Experiment:
+    _load_all()
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(REGISTRY)) or "none"
+        raise KeyError(f"no experiment named {name!r}; registered: {known}") from None
+
+
+def names() -> list[str]:
+    _load_all()
+    return sorted(REGISTRY)
+
+
+def _jsonable(metrics: dict, name: str) -> dict:
+    def check(key, value):
+        if isinstance(value, bool) or value is None or isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)):
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"experiment {name!r} returned a non-finite metric {key!r}={value}")
+            return value
+        if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+            return check(key, value.item())
+        if isinstance(value, (list, tuple)):
+            return [check(key, v) for v in value]
+        if isinstance(value, dict):
+            return {k: check(f"{key}.{k}", v) for k, v in value.items()}
+        raise TypeError(f"experiment {name!r}: metric {key!r} is a {type(value).__name__}, not a "
+                        "number, string, list or dict")
+
+    return {k: check(k, v) for k, v in metrics.items()}
+
+
+def run(name: str, profile: str | None = None, *, save_to: str | os.PathLike | None = None,
+        **overrides) -> Record:
+    """Run experiment ``name`` at ``profile`` (default: the current one); return its :class:`Record`.
+
+    ``overrides`` replace keys of the profile's configuration (unknown keys are an error).
+    ``save_to`` writes the record as ``save_to/NAME.json``.
+    """
+    exp = get(name)
+    profile = profile or runtime.profile()
+    config = exp.config(profile)
+    unknown = set(overrides) - set(config)
+    if unknown:
+        raise KeyError(f"experiment {name!r} has no configuration keys {sorted(unknown)}; "
+                       f"it has {sorted(config)}")
+    config.update(overrides)
+    start = time.perf_counter()
+    out = exp.fn(dict(config))
+    wall = time.perf_counter() - start
+    metrics, artifacts = out if isinstance(out, tuple) else (out, {})
+    if not isinstance(metrics, dict) or exp.metric not in metrics:
+        raise ValueError(f"experiment {name!r} must return a metrics dict holding {exp.metric!r}")
+    record = Record(
+        experiment=name, profile=profile, config=config, metrics=_jsonable(metrics, name),
+        metric=exp.metric, reference=dataclasses.asdict(exp.reference) if exp.reference else None,
+        post=exp.post, wall_time_s=round(wall, 3), provenance=runtime.provenance(),
+        artifacts=artifacts,
+    )
+    if save_to is not None:
+        record.save(save_to)
+    return record
+
+
+def load_records(directory: str | os.PathLike = "results") -> list[dict]:
+    """Every ``NAME.json`` record in ``directory``, sorted by name."""
+    return [json.loads(p.read_text()) for p in sorted(Path(directory).glob("*.json"))]

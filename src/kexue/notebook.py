@@ -1,0 +1,49 @@
+"""Helpers for the chapters' notebooks: the Colab bootstrap cell, showing source, the profile note."""
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+#: The book's repository; ``_config.yml`` states the same URL (a test keeps them in step).
+REPOSITORY = "https://github.com/kexue-book/kexue"
+
+#: The first cell of every chapter: on Colab it installs ``kexue`` from the repository; elsewhere
+#: (Binder, a local Jupyter, the book build) it does nothing.
+BOOTSTRAP = f'''# Colab bootstrap: on Google Colab, install the book's package `kexue`; elsewhere do nothing.
+import subprocess, sys
+try:
+    import google.colab  # noqa: F401
+    ON_COLAB = True
+except ImportError:
+    ON_COLAB = False
+if ON_COLAB:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    "kexue @ git+{REPOSITORY}"], check=True)'''
+
+
+def show_source(obj) -> "IPython.display.Code":  # noqa: F821
+    """Display the source of a ``kexue`` function or class, so the reader sees the real code."""
+    from IPython.display import Code
+
+    try:
+        source = inspect.getsource(obj)
+    except (TypeError, OSError) as err:
+        raise TypeError(f"cannot show the source of {obj!r}: {err}") from None
+    return Code(source, language="python")
+
+
+def profile_note(experiment: str | None = None) -> "IPython.display.Markdown":  # noqa: F821
+    """A line saying which profile and device produced this page's outputs, and where the full run is."""
+    from IPython.display import Markdown
+
+    from . import runtime
+
+    prof, dev = runtime.profile(), runtime.provenance()["device_name"]
+    text = f"*Outputs on this page were produced in the **{prof}** profile on {dev}.*"
+    if experiment:
+        record = Path(__file__).resolve().parents[2] / "results" / f"{experiment}.json"
+        where = ("its record is in the appendix [Reproduced results](../../appendix/results.md)"
+                 if record.exists() else "no full-profile record has been committed yet")
+        text += (f" *The full run is `python -m kexue reproduce {experiment} --profile full`; "
+                 f"{where}.*")
+    return Markdown(text)

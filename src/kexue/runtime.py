@@ -1,0 +1,88 @@
+"""Where and how code runs: the device, seeds, the run profile, and provenance for records.
+
+The profile (``KEXUE_PROFILE``) is ``quick`` or ``full``. Unset, it is ``full`` where CUDA is
+available and ``quick`` elsewhere: ``quick`` is what the book build and CI run on a 2-core CPU,
+``full`` reproduces a post's result on a GPU.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import random
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import torch
+
+PROFILES = ("quick", "full")
+
+
+def device(prefer: str | None = None) -> torch.device:
+    """The device to compute on: ``KEXUE_DEVICE`` or ``prefer`` if given, else cuda, then mps, then cpu."""
+    name = prefer or os.environ.get("KEXUE_DEVICE")
+    if name:
+        dev = torch.device(name)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(f"device {name!r} was asked for but CUDA is not available")
+        if dev.type == "mps" and not torch.backends.mps.is_available():
+            raise RuntimeError(f"device {name!r} was asked for but MPS is not available")
+        return dev
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def profile() -> str:
+    """The run profile: ``KEXUE_PROFILE`` if set (``quick`` or ``full``), else full on CUDA, quick elsewhere."""
+    value = os.environ.get("KEXUE_PROFILE", "").strip().lower()
+    if not value:
+        return "full" if torch.cuda.is_available() else "quick"
+    if value not in PROFILES:
+        raise ValueError(f"KEXUE_PROFILE must be one of {PROFILES}, got {value!r}")
+    return value
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch (all devices); return a CPU generator seeded the same way."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def _git_commit() -> str | None:
+    root = Path(__file__).resolve().parents[2]
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=5, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def provenance(dev: torch.device | None = None) -> dict:
+    """What a record needs to say where it came from: device, versions, commit, date."""
+    from . import __version__
+
+    dev = dev or device()
+    if dev.type == "cuda":
+        device_name = torch.cuda.get_device_name(dev)
+    elif dev.type == "mps":
+        device_name = "Apple MPS"
+    else:
+        device_name = f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+    return {
+        "device": dev.type,
+        "device_name": device_name,
+        "torch": torch.__version__,
+        "kexue": __version__,
+        "python": platform.python_version(),
+        "git_commit": _git_commit(),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
