@@ -5,7 +5,7 @@ permutation (no worker DataLoader). Metrics stay on the device until an epoch en
 host round trips). Checkpoints are written atomically and hold everything needed to resume
 *exactly*: parameters, optimiser state, the epoch's permutation and position in it, and the RNG
 states, so a run interrupted at step k and resumed ends bit-identical to an uninterrupted run.
-An interrupt (Ctrl-C) writes a checkpoint before it stops the run.
+An interrupt (Ctrl-C) stops the run at the end of the current step and writes a checkpoint first.
 """
 from __future__ import annotations
 
@@ -174,7 +174,11 @@ class Trainer:
 
     def fit(self, *, epochs: int | None = None, steps: int | None = None) -> History:
         """Train until ``epochs`` complete epochs or ``steps`` optimiser steps (counted from the
-        start of the run, so resuming a checkpoint continues towards the same end)."""
+        start of the run, so resuming a checkpoint continues towards the same end).
+
+        Ctrl-C (SIGINT) is deferred to the end of the current step, a checkpoint is written if
+        the trainer has a path, and then ``KeyboardInterrupt`` is raised as usual.
+        """
         if (epochs is None) == (steps is None):
             raise ValueError("give exactly one of epochs or steps")
         total = steps if steps is not None else epochs * self.steps_per_epoch
@@ -188,25 +192,16 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_train_begin(self)
         try:
-            while self.step < total and not self.stop_training:
-                logs = self._train_step(self._next_batch())
-                self.step += 1
-                bar.update(1)
-                for cb in self.callbacks:
-                    cb.on_step_end(self, logs)
-                if self.step % self.log_every == 0:
-                    row = self._log_row()
-                    bar.set_postfix(loss=f"{row['loss']:.4g}")
-                if self.position == self.steps_per_epoch:
-                    self.epoch += 1
-                    for cb in self.callbacks:
-                        cb.on_epoch_end(self, self.history.rows[-1] if self.history.rows else {})
-                if self.checkpoint_every and self.step % self.checkpoint_every == 0:
-                    self.save_checkpoint()
+            with _DeferredInterrupt() as interrupt:
+                while self.step < total and not self.stop_training:
+                    self._one_step(bar)
+                    if interrupt.pending:
+                        raise KeyboardInterrupt
         except KeyboardInterrupt:
             if self.checkpoint is not None:
                 self.save_checkpoint()
-                bar.write(f"interrupted at step {self.step}; checkpoint saved to {self.checkpoint}")
+                bar.write(f"interrupted at step {self.step}; checkpoint saved to "
+                          f"{self.checkpoint}: run the same fit again to resume")
             raise
         finally:
             bar.close()
@@ -217,6 +212,48 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_train_end(self)
         return self.history
+
+    def _one_step(self, bar) -> None:
+        """One optimiser step and its bookkeeping, then the callbacks (which see a consistent state)."""
+        logs = self._train_step(self._next_batch())
+        self.step += 1
+        bar.update(1)
+        if self.step % self.log_every == 0:
+            row = self._log_row()
+            bar.set_postfix(loss=f"{row['loss']:.4g}")
+        epoch_ended = self.position == self.steps_per_epoch
+        if epoch_ended:
+            self.epoch += 1
+        for cb in self.callbacks:
+            cb.on_step_end(self, logs)
+        if epoch_ended:
+            for cb in self.callbacks:
+                cb.on_epoch_end(self, self.history.rows[-1] if self.history.rows else {})
+        if self.checkpoint_every and self.step % self.checkpoint_every == 0:
+            self.save_checkpoint()
+
+
+class _DeferredInterrupt:
+    """Within the block, SIGINT only sets ``pending``; the loop stops at a consistent point."""
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        self.pending, self._previous = False, None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.pending = True
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            import signal
+
+            signal.signal(signal.SIGINT, self._previous)
+        return False
 
 
 def fit(model, optimizer, loss_fn, data, *, batch_size: int, epochs: int | None = None,

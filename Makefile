@@ -1,0 +1,40 @@
+# `make book` and `make test` each set up what they need on a fresh machine: a .venv with the
+# package in editable mode, the book tools, torch (a CPU build where there is no CUDA GPU), data.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.kexue-installed
+BOOK_DATA := mnist
+
+.PHONY: book test test-book setup data clean
+
+$(STAMP): pyproject.toml tools/install-torch.sh
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	tools/install-torch.sh $(PY)
+	$(PY) -m pip install --quiet -e ".[book,test]"
+	@touch $@
+
+setup: $(STAMP)
+
+data: setup
+	$(PY) -m kexue data $(BOOK_DATA)
+
+# Execute every notebook in the quick profile and build the HTML, warnings as errors.
+book: data
+	@mkdir -p _build
+	set -o pipefail; KEXUE_PROFILE=quick KEXUE_PROGRESS=0 \
+	  $(VENV)/bin/jupyter-book build . -W -n --keep-going 2>&1 | tee _build/build.log
+	@echo "The book is at $(CURDIR)/_build/html/index.html"
+
+# The test suite (tests that need the built book are run by `make test-book`).
+test: setup
+	$(VENV)/bin/pytest -m "not book"
+
+# Checks of the built HTML: notebook budgets, and the pages in headless Chromium, offline.
+test-book: setup
+	$(VENV)/bin/pytest -m book
+
+clean:
+	rm -rf _build

@@ -1,0 +1,51 @@
+"""Command line: ``python -m kexue list``, ``reproduce NAME [--profile quick|full]``, ``data NAME...``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parents[2] / "results"
+
+
+def main(argv: list[str] | None = None) -> int:
+    from . import data, experiments, runtime
+
+    parser = argparse.ArgumentParser(prog="python -m kexue", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the registered experiments")
+    rep = sub.add_parser("reproduce", help="run an experiment and write results/NAME.json")
+    rep.add_argument("name")
+    rep.add_argument("--profile", choices=runtime.PROFILES, default=None,
+                     help="default: KEXUE_PROFILE, else full on CUDA and quick elsewhere")
+    rep.add_argument("--results", type=Path, default=RESULTS, help=f"folder for records ({RESULTS})")
+    fetch = sub.add_parser("data", help="fetch datasets into the cache")
+    fetch.add_argument("names", nargs="+", choices=sorted(data.DATASETS))
+    args = parser.parse_args(argv)
+
+    if args.command == "list":
+        for name in experiments.names():
+            exp = experiments.get(name)
+            ref = f" (post: {exp.reference.value} {exp.reference.metric})" if exp.reference else ""
+            print(f"{name:32s} post {exp.post:<5d} {exp.metric}{ref}\n    {exp.description}")
+        return 0
+    if args.command == "data":
+        for name in args.names:
+            print(f"{name}: {data.ensure(data.DATASETS[name])}")
+        return 0
+    try:
+        experiments.get(args.name)
+    except KeyError as err:
+        print(err.args[0], file=sys.stderr)
+        return 2
+    record = experiments.run(args.name, args.profile, save_to=args.results)
+    print(json.dumps({"metrics": record.metrics, "reference": record.reference,
+                      "profile": record.profile, "wall_time_s": record.wall_time_s,
+                      "device": record.provenance["device_name"]}, indent=2))
+    print(f"wrote {args.results / (args.name + '.json')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""A small Sphinx extension for the book (listed in ``_config.yml``).
+
+* Drops the notebook execution cache, and marks every notebook for re-reading, when anything
+  under ``src/kexue`` changed since the last build: jupyter-cache keys on a notebook's own code
+  cells and would otherwise keep outputs computed by an older package.
+* ``{kexue-results}``: a table of every record in ``results/*.json`` (our number beside the post's).
+* After the build: prints each notebook's execution time and writes them to
+  ``_build/execution_times.json`` (the budget test reads it).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+from docutils import nodes
+from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
+
+logger = logging.getLogger(__name__)
+STAMP = "kexue-src.sha256"
+
+
+def package_source(confdir: str | Path) -> Path:
+    """``src/kexue`` of the book's checkout, else the installed package."""
+    local = Path(confdir) / "src" / "kexue"
+    if local.is_dir():
+        return local
+    import kexue
+
+    return Path(kexue.__file__).resolve().parent
+
+
+def source_digest(folder: Path) -> str:
+    """SHA-256 over the relative paths and contents of the package's files (caches excluded)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _cache_path(app) -> Path:
+    configured = app.config.nb_execution_cache_path
+    return Path(configured) if configured else Path(app.outdir).parent / ".jupyter_cache"
+
+
+def _drop_stale_cache(app) -> None:
+    cache = _cache_path(app)
+    stamp = cache.parent / STAMP
+    digest = source_digest(package_source(app.confdir))
+    previous = stamp.read_text().strip() if stamp.exists() else None
+    app.kexue_source_changed = previous != digest
+    if app.kexue_source_changed:
+        if cache.exists():
+            logger.info(f"kexue: src/kexue changed since the last build; dropping {cache}")
+            shutil.rmtree(cache)
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(digest + "\n")
+
+
+def _outdated(app, env, added, changed, removed):
+    """Docs to re-read: every notebook when the package changed, and the results page always."""
+    redo = [doc for doc in env.found_docs if doc.endswith("results")]
+    if getattr(app, "kexue_source_changed", False):
+        redo += [doc for doc in env.found_docs
+                 if env.doc2path(doc, base=False).endswith(".ipynb")]
+    return [doc for doc in redo if doc not in added and doc not in changed]
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "—" if value is None else str(value)
+
+
+class ResultsTable(SphinxDirective):
+    """``{kexue-results}``: one row per ``results/*.json`` record."""
+
+    has_content = False
+
+    def run(self):
+        folder = Path(self.env.srcdir) / "results"
+        records = []
+        for path in sorted(folder.glob("*.json")):
+            self.env.note_dependency(str(path))
+            records.append(json.loads(path.read_text()))
+        if not records:
+            return [nodes.paragraph(text="No full-profile records have been committed yet.")]
+        header = ["Experiment", "Metric", "Ours", "The post's", "Profile", "Device",
+                  "Wall time (s)", "Date"]
+        table = nodes.table(classes=["kexue-results"])
+        group = nodes.tgroup(cols=len(header))
+        table += group
+        group += [nodes.colspec(colwidth=1) for _ in header]
+        head, body = nodes.thead(), nodes.tbody()
+        group += head
+        group += body
+        head += self._row(header)
+        for rec in records:
+            ref = rec.get("reference") or {}
+            post = f"https://spaces.ac.cn/archives/{rec['post']}"
+            cells = [rec["experiment"], rec["metric"], _fmt(rec["metrics"].get(rec["metric"])),
+                     f"{_fmt(ref.get('value'))} ({ref.get('where')})" if ref else "—",
+                     rec["profile"], rec["provenance"]["device_name"], _fmt(rec["wall_time_s"]),
+                     rec["provenance"]["date"][:10]]
+            row = self._row(cells)
+            link = nodes.reference("", f" (post {rec['post']})", refuri=post)
+            row[0][0] += link
+            body += row
+        return [table]
+
+    @staticmethod
+    def _row(cells):
+        row = nodes.row()
+        for text in cells:
+            row += nodes.entry("", nodes.paragraph(text=str(text)))
+        return row
+
+
+def _report_times(app, exception) -> None:
+    if exception is not None:
+        return
+    try:
+        from myst_nb.sphinx_ import NbMetadataCollector
+    except ImportError:
+        return
+    data = NbMetadataCollector.get_doc_data(app.env)
+    times = {doc: meta["exec_data"] for doc, meta in sorted(data.items()) if meta.get("exec_data")}
+    if not times:
+        return
+    rows = {doc: {"seconds": d.get("runtime"), "method": d.get("method"),
+                  "succeeded": d.get("succeeded")} for doc, d in times.items()}
+    out = Path(app.outdir).parent / "execution_times.json"
+    out.write_text(json.dumps(rows, indent=2) + "\n")
+    logger.info("kexue: notebook execution times (seconds):")
+    for doc, row in rows.items():
+        secs = row["seconds"]
+        logger.info(f"  {secs:7.1f}  {doc}" if secs is not None else f"      ?  {doc}")
+
+
+def setup(app):
+    app.add_directive("kexue-results", ResultsTable)
+    app.connect("builder-inited", _drop_stale_cache)
+    app.connect("env-get-outdated", _outdated)
+    app.connect("build-finished", _report_times)
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,24 @@
+"""Every chapter's notebook executed, and within its budget, in the last book build."""
+import json
+
+import pytest
+
+from .conftest import ROOT
+from .test_pages import CHAPTERS
+
+BUDGET_S = 60.0
+
+
+@pytest.fixture(scope="module")
+def times(html_dir):
+    path = ROOT / "_build" / "execution_times.json"
+    assert path.exists(), "the build wrote no execution_times.json (is kexue.sphinx enabled?)"
+    return json.loads(path.read_text())
+
+
+@pytest.mark.parametrize("doc", CHAPTERS)
+def test_notebook_ran_within_budget(times, doc):
+    assert doc in times, f"{doc} was not executed in the build"
+    row = times[doc]
+    assert row["succeeded"] is True
+    assert row["seconds"] is not None and row["seconds"] < BUDGET_S, f"{doc}: {row['seconds']:.1f} s"

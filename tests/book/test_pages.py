@@ -1,0 +1,58 @@
+"""The built book in headless Chromium with the network cut off: every page loads with no console
+errors and no outside requests, formulas are typeset by the book's own MathJax, and the widgets
+respond to their sliders."""
+import re
+
+import pytest
+import yaml
+
+from .conftest import ROOT
+
+TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
+PAGES = [TOC["root"]] + [ch["file"] for part in TOC["parts"] for ch in part["chapters"]]
+CHAPTERS = [p for p in PAGES if p.startswith("chapters/")]
+
+
+def open_page(page, doc):
+    page.goto(f"{page.kexue_base}/{doc}.html", wait_until="load")
+    return page
+
+
+@pytest.mark.parametrize("doc", PAGES)
+def test_page_loads_offline_without_errors(offline_page, doc):
+    page = open_page(offline_page, doc)
+    page.wait_for_timeout(300)
+    assert page.kexue_blocked == [], f"requests outside the book: {page.kexue_blocked}"
+    assert page.kexue_problems == [], "\n".join(page.kexue_problems)
+    assert page.locator("h1").count() >= 1
+
+
+@pytest.mark.parametrize("doc", CHAPTERS)
+def test_math_is_typeset_by_the_local_mathjax(offline_page, doc):
+    page = open_page(offline_page, doc)
+    scripts = page.eval_on_selector_all("script[src]", "els => els.map(e => e.src)")
+    assert any(re.search(r"_static/mathjax/tex-chtml\.js", s) for s in scripts), scripts
+    page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+    page.evaluate("() => MathJax.startup.promise")
+    assert page.locator("mjx-container").count() > 0, "no typeset formula on the page"
+    assert page.locator("mjx-merror").count() == 0, "MathJax reported a TeX error"
+    assert page.kexue_problems == [], "\n".join(page.kexue_problems)
+
+
+def test_a_widget_responds_to_its_slider(offline_page):
+    widget_pages = [doc for doc in CHAPTERS
+                    if 'data-kind="slider-figure"' in (ROOT / "_build" / "html" / f"{doc}.html").read_text()]
+    assert widget_pages, "no chapter page holds a slider widget"
+    for doc in widget_pages:
+        page = open_page(offline_page, doc)
+        widget = page.locator(".kx-widget").first
+        img = widget.locator("img.kx-frame")
+        before = img.get_attribute("src")
+        slider = widget.locator("input.kx-slider").first
+        slider.evaluate("(el) => { el.value = String(Number(el.max)); "
+                        "el.dispatchEvent(new Event('input', {bubbles: true})); }")
+        after = img.get_attribute("src")
+        assert before.startswith("data:image/png;base64,") and after != before, doc
+        slider.evaluate("(el) => { el.value = '0'; el.dispatchEvent(new Event('input')); }")
+        assert img.get_attribute("src") not in (after,), doc
+        assert page.kexue_problems == [], "\n".join(page.kexue_problems)

@@ -1,0 +1,137 @@
+"""The dataset fetcher, on fixture datasets made here (no network)."""
+import gzip
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+
+from kexue import data
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+@pytest.fixture
+def fixture(tmp_path):
+    """A tiny idx dataset (train 5 images 4x3, test 2) in a source folder, and its spec."""
+    rng = np.random.default_rng(0)
+    arrays = {
+        "train-images-idx3-ubyte": rng.integers(0, 256, (5, 4, 3)),
+        "train-labels-idx1-ubyte": rng.integers(0, 10, 5),
+        "t10k-images-idx3-ubyte": rng.integers(0, 256, (2, 4, 3)),
+        "t10k-labels-idx1-ubyte": rng.integers(0, 10, 2),
+    }
+    raw = {name: idx_bytes(a) for name, a in arrays.items()}
+    src = tmp_path / "source"
+    src.mkdir()
+    for name, blob in raw.items():  # gzipped, as the mirrors and Debian ship them
+        (src / f"{name}.gz").write_bytes(gzip.compress(blob))
+    files = {name: hashlib.md5(blob).hexdigest() for name, blob in raw.items()}
+
+    def spec(*sources):
+        return data.IdxDataset("toy", files, list(sources), data._IDX_SPLITS)
+
+    return arrays, src, spec, tmp_path / "cache"
+
+
+class FailingSource(data.Source):
+    description = "a source that always fails"
+
+    def fetch(self, names, workdir):
+        (workdir / "partial").write_bytes(b"half a file")
+        raise ConnectionError("network unreachable")
+
+
+def test_loads_from_a_local_source(fixture):
+    arrays, src, spec, cache = fixture
+    images, labels = data.load(spec(data.DirectorySource(src)), "train", root=cache)
+    assert images.dtype == torch.uint8 and labels.dtype == torch.int64
+    assert np.array_equal(images.numpy(), arrays["train-images-idx3-ubyte"])
+    assert np.array_equal(labels.numpy(), arrays["train-labels-idx1-ubyte"])
+    # the cache now serves it without any source
+    images2, _ = data.load(spec(), "test", root=cache)
+    assert np.array_equal(images2.numpy(), arrays["t10k-images-idx3-ubyte"])
+
+
+def test_a_failing_source_is_skipped_and_leaves_nothing(fixture):
+    arrays, src, spec, cache = fixture
+    images, _ = data.load(spec(FailingSource(), data.DirectorySource(src)), "train", root=cache)
+    assert images.shape == (5, 4, 3)
+    assert sorted(p.name for p in cache.iterdir()) == ["toy"]  # no temporary folders left
+
+
+def test_checksum_mismatch_raises_and_caches_nothing(fixture):
+    arrays, src, spec, cache = fixture
+    blob = idx_bytes((arrays["t10k-labels-idx1-ubyte"] + 1) % 10)
+    (src / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(blob))
+    with pytest.raises(data.DataError, match="t10k-labels-idx1-ubyte: MD5 .* does not match"):
+        data.ensure(spec(data.DirectorySource(src)), root=cache)
+    assert not (cache / "toy").exists()
+    assert list(cache.iterdir()) == []
+
+
+def test_truncated_download_is_rejected(fixture):
+    arrays, src, spec, cache = fixture
+    gz = (src / "train-images-idx3-ubyte.gz").read_bytes()
+    (src / "train-images-idx3-ubyte.gz").write_bytes(gz[: len(gz) // 2])
+    with pytest.raises(data.DataError, match="not a valid gzip file"):
+        data.ensure(spec(data.DirectorySource(src)), root=cache)
+    assert list(cache.iterdir()) == []
+
+
+def test_truncated_file_in_the_cache_is_reported(fixture):
+    arrays, src, spec, cache = fixture
+    folder = data.ensure(spec(data.DirectorySource(src)), root=cache)
+    path = folder / "train-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:-7])
+    with pytest.raises(data.DataError, match="truncated or corrupt.*delete it"):
+        data.load(spec(), "train", root=cache)
+
+
+def test_error_lists_sources_and_where_to_put_files(fixture):
+    arrays, src, spec, cache = fixture
+    with pytest.raises(data.DataError) as info:
+        data.ensure(spec(FailingSource(), data.DirectorySource(src / "nowhere")), root=cache)
+    message = str(info.value)
+    assert "a source that always fails: ConnectionError: network unreachable" in message
+    assert "nowhere" in message and "put train-images-idx3-ubyte" in message
+    assert str(cache / "toy") in message and "KEXUE_DATA" in message
+
+
+def test_bad_split_is_named(fixture):
+    arrays, src, spec, cache = fixture
+    with pytest.raises(ValueError, match="split must be one of .*'valid'"):
+        data.load(spec(data.DirectorySource(src)), "valid", root=cache)
+
+
+def test_cache_root_follows_kexue_data(monkeypatch, tmp_path):
+    monkeypatch.setenv("KEXUE_DATA", str(tmp_path))
+    assert data.cache_root() == tmp_path
+    assert data.MNIST.directory() == tmp_path / "mnist"
+
+
+def test_canonical_checksums_are_the_published_ones():
+    # MD5 of the uncompressed idx files, as published with the datasets.
+    assert data.MNIST.files["train-images-idx3-ubyte"] == "6bbc9ace898e44ae57da46a324031adb"
+    assert data.FASHION_MNIST.files["t10k-labels-idx1-ubyte"] == "15d484375f8d13e6eb1aabb0c3f46965"
+
+
+def test_as_float_scales_flattens_and_validates():
+    images = torch.tensor([[[0, 255], [51, 102]]], dtype=torch.uint8)
+    out = data.as_float(images, device="cpu")
+    assert out.shape == (1, 4) and out.dtype == torch.float32
+    assert torch.allclose(out, torch.tensor([[0.0, 1.0, 0.2, 0.4]]))
+    assert data.as_float(images, device="cpu", flatten=False).shape == (1, 2, 2)
+    with pytest.raises(TypeError, match="uint8"):
+        data.as_float(images.float())
+    with pytest.raises(ValueError, match="scale must be positive"):
+        data.as_float(images, scale=0)
+
+
+def test_digits_from_scikit_learn():
+    images, labels = data.digits()
+    assert images.shape == (1797, 8, 8) and images.dtype == torch.uint8
+    assert int(images.max()) == 16 and set(labels.tolist()) == set(range(10))

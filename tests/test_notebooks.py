@@ -1,0 +1,112 @@
+"""Notebook hygiene: no outputs, the bootstrap cell, the table of contents, each chapter's post."""
+import re
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from kexue import notebook
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted(p for p in (ROOT / "chapters").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+SOURCES = ROOT.parent / "shared" / "sources"  # beside the checkout on the project's machines
+POST_LINK = re.compile(r"https://spaces\.ac\.cn/archives/(\d+)")
+
+
+def toc_files():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        files += [ch["file"] for ch in part["chapters"]]
+    return files
+
+
+def test_there_are_chapters():
+    assert len(NOTEBOOKS) >= 5
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_without_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, f"{path.name} has outputs"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_first_cell_is_the_bootstrap(path):
+    first = nbformat.read(path, as_version=4).cells[0]
+    assert first.cell_type == "code" and first.source == notebook.BOOTSTRAP
+    assert "hide-input" in first.metadata.get("tags", [])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_chapter_names_and_links_its_post(path):
+    nb = nbformat.read(path, as_version=4)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert len(re.findall(r"^# ", text, re.M)) == 1, "exactly one H1 title"
+    follows = [line for line in text.splitlines() if line.startswith("**Follows:**")]
+    assert follows, f"{path.name} has no '**Follows:**' line"
+    ids = POST_LINK.findall(follows[0])
+    assert ids, f"{path.name}: the Follows line links no post"
+    if SOURCES.is_dir():
+        for post in ids:
+            assert (SOURCES / f"{post}.md").exists(), f"post {post} is not among the sources"
+
+
+def test_every_notebook_is_in_the_toc_and_every_entry_exists():
+    listed = toc_files()
+    for entry in listed:
+        candidates = [ROOT / f"{entry}{ext}" for ext in (".ipynb", ".md")]
+        assert any(c.exists() for c in candidates), f"_toc.yml lists {entry}, which does not exist"
+    in_toc = {str(ROOT / f"{e}.ipynb") for e in listed}
+    missing = [str(p.relative_to(ROOT)) for p in NOTEBOOKS if str(p) not in in_toc]
+    assert not missing, f"notebooks missing from _toc.yml: {missing}"
+
+
+def test_bootstrap_url_is_the_configured_repository():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert notebook.REPOSITORY == config["repository"]["url"]
+
+
+def run_bootstrap(monkeypatch, on_colab):
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: calls.append((cmd, kw)))
+    if on_colab:
+        google = types.ModuleType("google")
+        colab = types.ModuleType("google.colab")
+        google.colab = colab
+        monkeypatch.setitem(sys.modules, "google", google)
+        monkeypatch.setitem(sys.modules, "google.colab", colab)
+    else:
+        monkeypatch.setitem(sys.modules, "google.colab", None)  # import fails, as off Colab
+    exec(compile(notebook.BOOTSTRAP, "<bootstrap>", "exec"), {})
+    return calls
+
+
+def test_bootstrap_installs_kexue_on_colab(monkeypatch):
+    calls = run_bootstrap(monkeypatch, on_colab=True)
+    assert len(calls) == 1
+    cmd, kwargs = calls[0]
+    assert cmd[1:5] == ["-m", "pip", "install", "-q"]
+    assert cmd[-1] == f"kexue @ git+{notebook.REPOSITORY}" and kwargs == {"check": True}
+
+
+def test_bootstrap_does_nothing_elsewhere(monkeypatch):
+    assert run_bootstrap(monkeypatch, on_colab=False) == []
+
+
+def test_show_source_and_profile_note():
+    from kexue import runtime
+
+    code = notebook.show_source(runtime.seed_everything)
+    assert "def seed_everything" in code.data
+    with pytest.raises(TypeError, match="cannot show the source"):
+        notebook.show_source(3)
+    note = notebook.profile_note("no-such-experiment").data
+    assert "**quick** profile" in note and "reproduce no-such-experiment --profile full" in note

@@ -1,0 +1,57 @@
+import pytest
+import torch
+
+import kexue as kx
+from kexue import runtime
+
+
+def test_profile_reads_the_environment(monkeypatch):
+    monkeypatch.setenv("KEXUE_PROFILE", "full")
+    assert runtime.profile() == "full"
+    monkeypatch.setenv("KEXUE_PROFILE", " Quick ")
+    assert runtime.profile() == "quick"
+
+
+def test_profile_default_follows_cuda(monkeypatch):
+    monkeypatch.delenv("KEXUE_PROFILE")
+    assert runtime.profile() == ("full" if torch.cuda.is_available() else "quick")
+
+
+def test_bad_profile_is_named(monkeypatch):
+    monkeypatch.setenv("KEXUE_PROFILE", "fast")
+    with pytest.raises(ValueError, match="KEXUE_PROFILE must be one of.*'fast'"):
+        runtime.profile()
+
+
+def test_device_default_and_override(monkeypatch):
+    monkeypatch.delenv("KEXUE_DEVICE", raising=False)
+    expected = "cuda" if torch.cuda.is_available() else ("mps" if torch.backends.mps.is_available() else "cpu")
+    assert kx.device().type == expected
+    assert runtime.device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA is not available"):
+            runtime.device("cuda")
+        monkeypatch.setenv("KEXUE_DEVICE", "cuda:0")
+        with pytest.raises(RuntimeError, match="CUDA is not available"):
+            runtime.device()
+
+
+def test_seed_everything_repeats_draws():
+    g1 = kx.seed_everything(3)
+    a = (torch.rand(3), torch.rand(2, generator=g1))
+    g2 = kx.seed_everything(3)
+    b = (torch.rand(3), torch.rand(2, generator=g2))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "3", True])
+def test_seed_everything_rejects_bad_seeds(bad):
+    with pytest.raises(ValueError, match="seed must be a non-negative int"):
+        kx.seed_everything(bad)
+
+
+def test_provenance_names_device_versions_and_commit():
+    p = kx.provenance()
+    assert set(p) >= {"device", "device_name", "torch", "kexue", "python", "git_commit", "date"}
+    assert p["torch"] == torch.__version__ and p["kexue"] == kx.__version__
+    assert p["git_commit"] is None or len(p["git_commit"]) == 40

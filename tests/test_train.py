@@ -1,0 +1,153 @@
+import pytest
+import torch
+
+from kexue import train
+
+
+def make_problem(seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(96, 6, generator=gen)
+    y = x @ torch.randn(6, 1, generator=gen) + 0.1 * torch.randn(96, 1, generator=gen)
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.Dropout(0.2), torch.nn.Tanh(),
+                                torch.nn.Linear(16, 1))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    return model, opt, (x, y)
+
+
+def mse(model, x, y):
+    err = model(x) - y
+    return (err ** 2).mean(), {"mae": err.abs().mean()}
+
+
+class InterruptAt(train.Callback):
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, trainer, logs):
+        if trainer.step == self.step:
+            raise KeyboardInterrupt
+
+
+def states_equal(a, b):
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and torch.equal(a, b)
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(states_equal(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(states_equal(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+@pytest.mark.parametrize("interrupt_at", [5, 12, 17])  # mid-epoch, at an epoch end, mid-epoch
+def test_interrupted_and_resumed_run_is_bit_identical(tmp_path, interrupt_at):
+    model, opt, data = make_problem()
+    reference = train.Trainer(model, opt, mse, data, batch_size=16, seed=1, progress=False)
+    reference.fit(steps=30)
+
+    ckpt = tmp_path / "run.pt"
+    model2, opt2, data2 = make_problem()
+    first = train.Trainer(model2, opt2, mse, data2, batch_size=16, seed=1, checkpoint=ckpt,
+                          callbacks=[InterruptAt(interrupt_at)], progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        first.fit(steps=30)
+    assert ckpt.exists() and torch.load(ckpt, weights_only=False)["step"] == interrupt_at
+    torch.manual_seed(12345)  # the resumed process starts from an unrelated RNG state
+    model3, opt3, data3 = make_problem(seed=7)  # and from other weights
+    resumed = train.Trainer(model3, opt3, mse, data3, batch_size=16, seed=1, checkpoint=ckpt,
+                            progress=False)
+    resumed.data = data  # same data as the reference
+    resumed.fit(steps=30)
+
+    assert states_equal(model.state_dict(), model3.state_dict())
+    assert states_equal(opt.state_dict(), opt3.state_dict())
+    assert reference.history.rows == resumed.history.rows
+
+
+def test_history_has_rows_per_epoch_and_the_loss_falls():
+    model, opt, data = make_problem()
+    history = train.fit(model, opt, mse, data, batch_size=16, epochs=8, progress=False)
+    assert [row["epoch"] for row in history.rows] == [float(e) for e in range(1, 9)]
+    assert history["loss"][-1] < 0.5 * history["loss"][0]
+    assert len(history["mae"]) == 8 and history.last("step") == 48
+    with pytest.raises(KeyError, match="no metric 'acc'.*'loss'"):
+        history["acc"]
+
+
+def test_log_every_and_a_partial_last_row():
+    model, opt, data = make_problem()
+    history = train.fit(model, opt, mse, data, batch_size=16, steps=10, log_every=4, progress=False)
+    assert history["step"] == [4, 8, 10]
+
+
+def test_checkpoint_every_writes_atomically(tmp_path):
+    model, opt, data = make_problem()
+    ckpt = tmp_path / "c.pt"
+    seen = []
+
+    class Watch(train.Callback):
+        def on_step_end(self, trainer, logs):
+            seen.append(sorted(p.name for p in tmp_path.iterdir()))
+
+    train.fit(model, opt, mse, data, batch_size=16, steps=9, checkpoint=ckpt, checkpoint_every=3,
+              callbacks=[Watch()], progress=False)
+    assert seen[2] == [] and seen[3] == ["c.pt"]  # written after step 3, never a .tmp left behind
+    assert torch.load(ckpt, weights_only=False)["step"] == 9
+
+
+def test_early_stop_flag():
+    class StopAt(train.Callback):
+        def on_step_end(self, trainer, logs):
+            trainer.stop_training = trainer.step >= 4
+
+    model, opt, data = make_problem()
+    trainer = train.Trainer(model, opt, mse, data, batch_size=16, callbacks=[StopAt()], progress=False)
+    trainer.fit(epochs=5)
+    assert trainer.step == 4
+
+
+def test_bad_arguments_are_named():
+    model, opt, (x, y) = make_problem()
+    with pytest.raises(ValueError, match="batch_size must be an int in \\[1, 96\\]"):
+        train.Trainer(model, opt, mse, (x, y), batch_size=0)
+    with pytest.raises(ValueError, match="disagree on their first dimension"):
+        train.Trainer(model, opt, mse, (x, y[:-1]), batch_size=8)
+    with pytest.raises(TypeError, match="data must be a tensor"):
+        train.Trainer(model, opt, mse, [x.numpy()], batch_size=8)
+    with pytest.raises(ValueError, match="checkpoint_every needs a checkpoint path"):
+        train.Trainer(model, opt, mse, (x, y), batch_size=8, checkpoint_every=2)
+    trainer = train.Trainer(model, opt, mse, (x, y), batch_size=8, progress=False)
+    with pytest.raises(ValueError, match="exactly one of epochs or steps"):
+        trainer.fit(epochs=1, steps=3)
+    bad = train.Trainer(model, opt, lambda m, a, b: (m(a) - b) ** 2, (x, y), batch_size=8,
+                        progress=False)
+    with pytest.raises(ValueError, match="scalar loss"):
+        bad.fit(steps=1)
+
+
+def test_ctrl_c_mid_step_finishes_the_step_saves_and_resumes_exactly(tmp_path):
+    import os
+    import signal
+
+    model, opt, data = make_problem()
+    train.Trainer(model, opt, mse, data, batch_size=16, seed=1, progress=False).fit(steps=20)
+
+    calls = []
+
+    def mse_with_ctrl_c(model, x, y):
+        calls.append(1)
+        if len(calls) == 9:  # SIGINT arrives in the middle of step 9's forward pass
+            os.kill(os.getpid(), signal.SIGINT)
+        return mse(model, x, y)
+
+    ckpt = tmp_path / "run.pt"
+    model2, opt2, data2 = make_problem()
+    with pytest.raises(KeyboardInterrupt):
+        train.Trainer(model2, opt2, mse_with_ctrl_c, data2, batch_size=16, seed=1, checkpoint=ckpt,
+                      progress=False).fit(steps=20)
+    assert torch.load(ckpt, weights_only=False)["step"] == 9
+    model3, opt3, _ = make_problem(seed=3)
+    train.Trainer(model3, opt3, mse, data, batch_size=16, seed=1, checkpoint=ckpt,
+                  progress=False).fit(steps=20)
+    assert states_equal(model.state_dict(), model3.state_dict())
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
