@@ -56,3 +56,15 @@ def test_a_widget_responds_to_its_slider(offline_page):
         slider.evaluate("(el) => { el.value = '0'; el.dispatchEvent(new Event('input')); }")
         assert img.get_attribute("src") not in (after,), doc
         assert page.kexue_problems == [], "\n".join(page.kexue_problems)
+
+
+def test_results_appendix_lists_every_record(offline_page):
+    records = sorted((ROOT / "results").glob("*.json"))
+    page = open_page(offline_page, "appendix/results")
+    if records:
+        rows = page.locator("table.kexue-results tbody tr")
+        assert rows.count() == len(records)
+        names = rows.locator("td:first-child").all_inner_texts()
+        assert all(any(n.startswith(r.stem) for n in names) for r in records), names
+    else:
+        assert "No full-profile records" in page.inner_text("main")

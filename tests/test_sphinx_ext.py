@@ -1,0 +1,24 @@
+"""The book's Sphinx extension: the source digest that drops stale notebook caches."""
+from kexue import sphinx as ext
+
+
+def test_digest_changes_with_content_and_names_but_not_caches(tmp_path):
+    pkg = tmp_path / "src" / "kexue"
+    pkg.mkdir(parents=True)
+    (pkg / "a.py").write_text("x = 1\n")
+    first = ext.source_digest(pkg)
+    assert ext.source_digest(pkg) == first
+    (pkg / "__pycache__").mkdir()
+    (pkg / "__pycache__" / "a.cpython-311.pyc").write_bytes(b"\0junk")
+    assert ext.source_digest(pkg) == first  # byte-code caches do not count
+    (pkg / "a.py").write_text("x = 2\n")
+    second = ext.source_digest(pkg)
+    assert second != first
+    (pkg / "a.py").rename(pkg / "b.py")
+    assert ext.source_digest(pkg) != second  # a rename is a change
+
+
+def test_package_source_prefers_the_checkout(tmp_path):
+    (tmp_path / "src" / "kexue").mkdir(parents=True)
+    assert ext.package_source(tmp_path) == tmp_path / "src" / "kexue"
+    assert ext.package_source(tmp_path / "elsewhere").name == "kexue"  # the installed package
