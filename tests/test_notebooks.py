@@ -110,3 +110,11 @@ def test_show_source_and_profile_note():
         notebook.show_source(3)
     note = notebook.profile_note("no-such-experiment").data
     assert "**quick** profile" in note and "reproduce no-such-experiment --profile full" in note
+
+
+def test_table_formats_numbers_and_escapes_text():
+    out = notebook.table(["quantity", "ours", "post"], [["a<b", 0.123456789, 2]]).data
+    assert "<th>quantity</th>" in out and "<td>a&lt;b</td>" in out
+    assert "<td>0.1235</td>" in out and "<td>2</td>" in out
+    with pytest.raises(ValueError, match="every row must have 3 cells"):
+        notebook.table(["a", "b", "c"], [[1, 2]])

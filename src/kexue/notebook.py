@@ -32,6 +32,25 @@ def show_source(obj) -> "IPython.display.Code":  # noqa: F821
     return Code(source, language="python")
 
 
+def table(header: list[str], rows: list[list], *, digits: int = 4) -> "IPython.display.HTML":  # noqa: F821
+    """An HTML table (numbers to ``digits`` significant figures), e.g. our numbers beside the post's."""
+    import html
+
+    from IPython.display import HTML
+
+    if any(len(row) != len(header) for row in rows):
+        raise ValueError(f"every row must have {len(header)} cells, like the header")
+
+    def cell(value):
+        if isinstance(value, float):
+            return f"{value:.{digits}g}"
+        return html.escape(str(value))
+
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in rows)
+    return HTML(f'<table class="kx-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>')
+
+
 def profile_note(experiment: str | None = None) -> "IPython.display.Markdown":  # noqa: F821
     """A line saying which profile and device produced this page's outputs, and where the full run is."""
     from IPython.display import Markdown
