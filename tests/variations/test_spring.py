@@ -214,3 +214,16 @@ def test_plot_divergence_draws():
     fig = Figure()
     S.plot_divergence(fig, us_residual=(1.0, 1.8))
     assert len(fig.axes) == 2
+
+
+def test_tension_density_and_folding_claims():
+    # exercise 2: T(s) = k l0 (x' - 1); T(0) is the whole centrifugal force; density at the axis
+    x = l0 * sp.sin(U * s / l0) / (U * sp.cos(U))
+    tension = k * l0 * (x.diff(s) - 1)
+    centrifugal = sp.integrate(lam0 * omega**2 * x, (s, 0, l0))
+    assert sp.simplify(tension.subs(s, 0) - centrifugal) == 0
+    assert sp.simplify(tension.subs(s, l0)) == 0
+    assert sp.simplify(lam0 / x.diff(s).subs(s, 0) - lam0 * sp.cos(U)) == 0
+    # past pi/2 the stationary point of the linear problem folds back through the axis (x' < 0)
+    at = {M: 1, k: 1, l0: 1, omega: 1.6}
+    assert float(x.diff(s).subs(s, 0).subs(at)) < 0 and float(x.subs(s, sp.Rational(1, 2)).subs(at)) < 0

@@ -1,0 +1,1 @@
+"""Part I: the calculus of variations."""
