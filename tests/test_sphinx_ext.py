@@ -22,3 +22,14 @@ def test_package_source_prefers_the_checkout(tmp_path):
     (tmp_path / "src" / "kexue").mkdir(parents=True)
     assert ext.package_source(tmp_path) == tmp_path / "src" / "kexue"
     assert ext.package_source(tmp_path / "elsewhere").name == "kexue"  # the installed package
+
+
+def test_repeated_scripts_are_dropped_keeping_the_first():
+    from sphinx.builders.html._assets import _JavaScript
+
+    scripts = [_JavaScript("_static/a.js"), _JavaScript(None, body="const X = 1"),
+               _JavaScript("_static/a.js", defer="defer"), _JavaScript("", body="const X = 1"),
+               _JavaScript(None, body="const Y = 2")]
+    context = {"script_files": scripts}
+    ext._dedupe_scripts(None, "page", "page.html", context, None)
+    assert context["script_files"] == [scripts[0], scripts[1], scripts[4]]

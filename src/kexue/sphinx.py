@@ -4,6 +4,7 @@
   under ``src/kexue`` changed since the last build: jupyter-cache keys on a notebook's own code
   cells and would otherwise keep outputs computed by an older package.
 * ``{kexue-results}``: a table of every record in ``results/*.json`` (our number beside the post's).
+* Removes repeated <script> entries from pages (a jupyter-book 1.x / Sphinx 7.4 quirk).
 * After the build: prints each notebook's execution time and writes them to
   ``_build/execution_times.json`` (the budget test reads it).
 """
@@ -139,9 +140,25 @@ def _report_times(app, exception) -> None:
         logger.info(f"  {secs:7.1f}  {doc}" if secs is not None else f"      ?  {doc}")
 
 
+def _dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
+    """Drop repeated <script> entries (same file, or same inline body). Under jupyter-book 1.x
+    with Sphinx 7.4, scripts added after the builder starts land twice on every page: the second
+    sphinx-thebe configuration throws "THEBE_JS_URL has already been declared", and a second
+    MathJax throws "Cannot set property Package"."""
+    seen, unique = set(), []
+    for script in context.get("script_files", []):
+        attributes = getattr(script, "attributes", {})
+        key = (getattr(script, "filename", str(script)) or "", attributes.get("body", ""))
+        if key not in seen:
+            seen.add(key)
+            unique.append(script)
+    context["script_files"] = unique
+
+
 def setup(app):
     app.add_directive("kexue-results", ResultsTable)
     app.connect("builder-inited", _drop_stale_cache)
     app.connect("env-get-outdated", _outdated)
     app.connect("build-finished", _report_times)
+    app.connect("html-page-context", _dedupe_scripts, priority=999)  # after others add theirs
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
