@@ -49,12 +49,14 @@ def test_a_widget_responds_to_its_slider(offline_page):
         img = widget.locator("img.kx-frame")
         before = img.get_attribute("src")
         slider = widget.locator("input.kx-slider").first
-        slider.evaluate("(el) => { el.value = String(Number(el.max)); "
-                        "el.dispatchEvent(new Event('input', {bubbles: true})); }")
-        after = img.get_attribute("src")
-        assert before.startswith("data:image/png;base64,") and after != before, doc
-        slider.evaluate("(el) => { el.value = '0'; el.dispatchEvent(new Event('input')); }")
-        assert img.get_attribute("src") not in (after,), doc
+        start = slider.evaluate("(el) => el.value")
+        for target in ("0", "max", start):  # move away and back: the frame changes, then returns
+            slider.evaluate("(el, t) => { el.value = t === 'max' ? el.max : t; "
+                            "el.dispatchEvent(new Event('input', {bubbles: true})); }", target)
+            src = img.get_attribute("src")
+            moved = slider.evaluate("(el) => el.value") != start
+            assert src.startswith("data:image/png;base64,"), doc
+            assert (src != before) == moved, f"{doc}: slider at {target}, frame changed: {src != before}"
         assert page.kexue_problems == [], "\n".join(page.kexue_problems)
 
 
