@@ -10,7 +10,8 @@ BOOK_DATA := mnist
 .PHONY: book test test-book setup data clean
 
 $(STAMP): pyproject.toml tools/install-torch.sh
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+	  echo "could not create $(VENV): on Debian or Ubuntu, apt-get install python3-venv" >&2; exit 1; }
 	$(PY) -m pip install --quiet --upgrade pip
 	tools/install-torch.sh $(PY)
 	$(PY) -m pip install --quiet -e ".[book,test]"
