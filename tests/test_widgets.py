@@ -75,3 +75,17 @@ def test_bundle_offers_the_static_view_and_the_live_widget():
     assert "application/vnd.jupyter.widget-view+json" in bundle
     live = fig.widget()
     assert len(live.children) == 2 and live.children[0].value == 1.0
+
+
+def test_live_widget_redraws_when_a_slider_moves():
+    fig = SliderFigure(draw_line, [Slider("slope", values=[0, 1], value=1),
+                                   Slider("shift", values=[0, 2], value=0)])
+    drawn = []
+    original = fig.png
+    fig.png = lambda **values: drawn.append(values) or original(**values)
+    live = fig.widget()
+    assert drawn[-1] == {"slope": 1.0, "shift": 0.0}  # the first frame is drawn at once
+    live.children[0].value = 0.0
+    assert drawn[-1] == {"slope": 0.0, "shift": 0.0}
+    live.children[1].value = 2.0
+    assert drawn[-1] == {"slope": 0.0, "shift": 2.0}
