@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from .. import data, runtime
+from ..checks import float_tensor
 from ..experiments import Reference, experiment
 
 BOTTLENECKS = ("linear", "tanh")
@@ -31,21 +32,13 @@ BOTTLENECKS = ("linear", "tanh")
 
 # -- input checks ------------------------------------------------------------------------------
 def _matrix(name: str, A) -> torch.Tensor:
-    """``A`` as a float64 matrix, or a TypeError/ValueError naming what is wrong with it."""
-    if not isinstance(A, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(A).__name__}")
-    if not A.is_floating_point():
-        raise TypeError(f"{name} must have a floating dtype, got {A.dtype}")
-    if A.ndim != 2:
-        raise ValueError(f"{name} must be a matrix (2-D), got shape {tuple(A.shape)}")
-    if A.shape[0] == 0 or A.shape[1] == 0:
-        raise ValueError(f"{name} must be non-empty, got shape {tuple(A.shape)}")
-    if not torch.isfinite(A).all():
-        raise ValueError(f"{name} has non-finite entries")
-    return A.detach().to(torch.float64)
+    """``A`` detached and in float64, if it is a finite, non-empty floating matrix."""
+    return float_tensor(A, name, ndim=2, nonempty=True).detach().to(torch.float64)
 
 
 def _rank(name: str, k, upper: int) -> int:
+    """``k`` if it is an int in ``[1, upper]`` (a TypeError for a non-int, unlike
+    :func:`kexue.checks.positive_int`)."""
     if not isinstance(k, int) or isinstance(k, bool):
         raise TypeError(f"{name} must be an int, got {type(k).__name__}")
     if not 1 <= k <= upper:

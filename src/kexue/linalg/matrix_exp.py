@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import functools
 import math
-from numbers import Real
 
 import numpy as np
 import torch
 
+from ..checks import float_tensor, positive_int, real_number
 from ..experiments import experiment
 
 #: A fixed non-symmetric 3x3 example: eigenvalues 0.219 +- 1.922i and 0.062, trace 0.5.
@@ -26,31 +26,10 @@ PROBES = ("rademacher", "gaussian")
 # -- input checks --------------------------------------------------------------------------------
 def _square(A, name: str = "A", *, real: bool = False) -> torch.Tensor:
     """``A`` itself, after checking it is a finite, non-empty, square floating (or complex) matrix."""
-    if not isinstance(A, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(A).__name__}")
-    if real and not A.is_floating_point():
-        raise TypeError(f"{name} must have a real floating dtype, got {A.dtype}")
-    if not (A.is_floating_point() or A.is_complex()):
-        raise TypeError(f"{name} must have a floating or complex dtype, got {A.dtype}")
+    A = float_tensor(A, name, complex_ok=not real)
     if A.ndim != 2 or A.shape[0] != A.shape[1] or A.shape[0] == 0:
         raise ValueError(f"{name} must be a non-empty square matrix, got shape {tuple(A.shape)}")
-    if not torch.isfinite(A).all():
-        raise ValueError(f"{name} has non-finite entries")
     return A
-
-
-def _number(x, name: str) -> float:
-    if isinstance(x, bool) or not isinstance(x, Real):
-        raise TypeError(f"{name} must be a real number, got {type(x).__name__}")
-    if not math.isfinite(x):
-        raise ValueError(f"{name} must be finite, got {x}")
-    return float(x)
-
-
-def _count(n, name: str) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"{name} must be a positive int, got {n!r}")
-    return int(n)
 
 
 def _contraction(A: torch.Tensor, name: str = "A") -> torch.Tensor:
@@ -65,13 +44,13 @@ def _contraction(A: torch.Tensor, name: str = "A") -> torch.Tensor:
 def det_exp(A: torch.Tensor, t: float = 1.0) -> torch.Tensor:
     """f(t) = det(exp(tA)): a matrix exponential, then a determinant (the expensive side)."""
     A = _square(A)
-    return torch.linalg.det(torch.linalg.matrix_exp(_number(t, "t") * A))
+    return torch.linalg.det(torch.linalg.matrix_exp(real_number(t, "t") * A))
 
 
 def exp_trace(A: torch.Tensor, t: float = 1.0) -> torch.Tensor:
     """exp(t tr A): a trace, then a scalar exponential (the cheap side)."""
     A = _square(A)
-    return torch.exp(_number(t, "t") * torch.trace(A))
+    return torch.exp(real_number(t, "t") * torch.trace(A))
 
 
 def det_exp_derivative(A: torch.Tensor, t: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,7 +59,7 @@ def det_exp_derivative(A: torch.Tensor, t: float) -> tuple[torch.Tensor, torch.T
     The ODE proof says f'(t) = f(t) tr A.
     """
     A = _square(A, real=True)
-    s = torch.tensor(_number(t, "t"), dtype=A.dtype, device=A.device, requires_grad=True)
+    s = torch.tensor(real_number(t, "t"), dtype=A.dtype, device=A.device, requires_grad=True)
     f = torch.linalg.det(torch.linalg.matrix_exp(s * A))
     (df,) = torch.autograd.grad(f, s)
     return f.detach(), df
@@ -124,7 +103,7 @@ def logm_spd(B: torch.Tensor) -> torch.Tensor:
 def log_series(A: torch.Tensor, terms: int) -> torch.Tensor:
     """ln(I + A) = sum_{k=1}^{terms} (-1)^{k-1} A^k / k, the series the post uses (||A||_2 < 1)."""
     A = _contraction(_square(A))
-    terms = _count(terms, "terms")
+    terms = positive_int(terms, "terms")
     power, out = A, A.clone()
     for k in range(2, terms + 1):
         power = power @ A
@@ -137,7 +116,7 @@ def probe_vectors(n: int, num: int, *, distribution: str = "rademacher",
                   generator: torch.Generator | None = None, dtype=torch.float64,
                   device=None) -> torch.Tensor:
     """``num`` probe vectors eps in R^n as the columns of an (n, num) matrix, with E[eps eps^T] = I."""
-    n, num = _count(n, "n"), _count(num, "num")
+    n, num = positive_int(n, "n"), positive_int(num, "num")
     if distribution not in PROBES:
         raise ValueError(f"distribution must be one of {PROBES}, got {distribution!r}")
     if distribution == "gaussian":
@@ -185,7 +164,7 @@ def logdet_series_samples(A: torch.Tensor, terms: int, num_probes: int, *,
     products A v.
     """
     A = _contraction(_square(A, real=True))
-    terms = _count(terms, "terms")
+    terms = positive_int(terms, "terms")
     E = probe_vectors(A.shape[0], num_probes, distribution=distribution, generator=generator,
                       dtype=A.dtype, device=A.device)
     V, out = E, torch.zeros(E.shape[1], dtype=A.dtype, device=A.device)
@@ -231,7 +210,7 @@ def sympy_check_ode_proof(n: int = 3) -> dict:
     """
     import sympy as sp
 
-    n = _count(n, "n")
+    n = positive_int(n, "n")
     t = sp.symbols("t")
     A = sp.Matrix(n, n, sp.symbols(f"a0:{n * n}"))
     M = sp.Matrix(n, n, sp.symbols(f"m0:{n * n}"))
@@ -267,7 +246,7 @@ def sympy_check_series(n: int = 3, order: int = 4) -> list:
     import sympy as sp
     from sympy.combinatorics import Permutation
 
-    n, order = _count(n, "n"), _count(order, "order")
+    n, order = positive_int(n, "n"), positive_int(order, "order")
     A = sp.Matrix(n, n, sp.symbols(f"a0:{n * n}"))
     powers = [sp.eye(n)]
     for _ in range(order):
@@ -311,8 +290,8 @@ def draw_det_exp(fig, t: float, A: torch.Tensor | None = None, t_range=(-2.0, 2.
     Right: the eigenvalues e^{t lambda_i} of exp(tA) in the complex plane, on their paths;
     their product is det(exp(tA))."""
     A = _example() if A is None else _square(A, real=True)
-    t = _number(t, "t")
-    lo, hi = (_number(v, "t_range") for v in t_range)
+    t = real_number(t, "t")
+    lo, hi = (real_number(v, "t_range") for v in t_range)
     if not lo < hi:
         raise ValueError(f"t_range must be increasing, got {t_range}")
     s = torch.linspace(lo, hi, 81, dtype=A.dtype)
@@ -354,7 +333,7 @@ def det_exp_widget(A: torch.Tensor | None = None, num: int = 21):
     from ..widgets import Slider, SliderFigure
 
     A = _example() if A is None else _square(A, real=True)
-    num = _count(num, "num")
+    num = positive_int(num, "num")
     return SliderFigure(functools.partial(draw_det_exp, A=A),
                         [Slider("t", start=-2.0, stop=2.0, num=num, value=1.0, description="t")],
                         figsize=(8, 3.4), title="det(exp(tA)) against exp(t tr A)")

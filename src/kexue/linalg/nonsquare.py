@@ -22,6 +22,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from ..checks import float_tensor, positive_int
 from ..experiments import experiment
 
 __all__ = [
@@ -36,24 +37,9 @@ __all__ = [
 
 
 # -- input checks --------------------------------------------------------------------------------
-def _as_float_tensor(a, name: str) -> torch.Tensor:
-    if isinstance(a, np.ndarray):
-        a = torch.from_numpy(a)
-    if not isinstance(a, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor or numpy.ndarray, got {type(a).__name__}")
-    if not a.is_floating_point():
-        raise TypeError(f"{name} must have a real floating-point dtype, got {a.dtype}")
-    return a
-
-
-def _check_finite(a: torch.Tensor, name: str) -> None:
-    if not bool(torch.isfinite(a).all()):
-        raise ValueError(f"{name} has non-finite entries (nan or inf)")
-
-
 def _as_matrices(B, name: str = "B") -> torch.Tensor:
     """``B`` as a float tensor of shape ``(..., n, k)`` with ``1 <= k <= n`` and finite entries."""
-    B = _as_float_tensor(B, name)
+    B = float_tensor(B, name, numpy_ok=True)
     if B.ndim < 2:
         raise ValueError(f"{name} must be a matrix of shape (n, k) or a batch (..., n, k), got a "
                          f"{B.ndim}-D tensor of shape {tuple(B.shape)}")
@@ -66,21 +52,21 @@ def _as_matrices(B, name: str = "B") -> torch.Tensor:
             f"{name} has k={k} columns in R^{n}: k > n vectors are linearly dependent, so their "
             f"k-volume is 0 and det({name}^T {name}) = 0; to measure the n={n} rows of {name} "
             f"instead, pass {name}.mT (that is sqrt(det({name} {name}^T)))")
-    _check_finite(B, name)
     return B
 
 
 def _as_points(z, name: str = "z") -> torch.Tensor:
     """``z`` as a float tensor of shape ``(m, k)`` (a batch of m points of R^k), finite."""
-    z = _as_float_tensor(z, name)
+    z = float_tensor(z, name, numpy_ok=True)
     if z.ndim != 2 or z.shape[0] < 1 or z.shape[1] < 1:
         raise ValueError(f"{name} must be a non-empty batch of points of shape (m, k), got shape "
                          f"{tuple(z.shape)}")
-    _check_finite(z, name)
     return z
 
 
 def _positive(value, name: str) -> float:
+    """``float(value)`` if it is finite and > 0; unlike :func:`kexue.checks.positive` it takes
+    anything ``float()`` takes (a 0-d tensor, a numeric string)."""
     value = float(value)
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a positive finite number, got {value}")
@@ -202,8 +188,7 @@ def manifold_volume(g: Callable[[torch.Tensor], torch.Tensor], lower: Sequence[f
     if not (np.isfinite(lower).all() and np.isfinite(upper).all()) or not (lower < upper).all():
         raise ValueError(f"need finite lower < upper on every axis, got lower={lower.tolist()}, "
                          f"upper={upper.tolist()}")
-    if isinstance(num_nodes, bool) or not isinstance(num_nodes, int) or num_nodes < 1:
-        raise ValueError(f"num_nodes must be a positive int, got {num_nodes!r}")
+    num_nodes = positive_int(num_nodes, "num_nodes")
     if num_nodes ** lower.size > 4_000_000:
         raise ValueError(f"{num_nodes}^{lower.size} quadrature points is too many; use fewer nodes")
     nodes, weights = np.polynomial.legendre.leggauss(num_nodes)

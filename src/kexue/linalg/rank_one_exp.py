@@ -16,6 +16,7 @@ import math
 import numpy as np
 import torch
 
+from ..checks import float_tensor, positive_int
 from ..experiments import experiment
 
 _FLOATS = (torch.float32, torch.float64)
@@ -28,20 +29,11 @@ _COEFFS = tuple(1.0 / math.factorial(n + 1) for n in range(15))
 
 
 # -- input checks ---------------------------------------------------------------------------------
-def _check_tensor(name: str, t) -> None:
-    if not isinstance(t, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-    if t.dtype not in _FLOATS:
-        raise TypeError(f"{name} must be float32 or float64, got {t.dtype}")
-    if not bool(torch.isfinite(t).all()):
-        raise ValueError(f"{name} has non-finite entries (nan or inf)")
-
-
 def _check_vectors(x, y, z=None) -> None:
     """x, y (and z): float tensors of shape (..., k), one dtype and device, batch dims broadcasting."""
     named = [("x", x), ("y", y)] + ([("z", z)] if z is not None else [])
     for name, t in named:
-        _check_tensor(name, t)
+        float_tensor(t, name, dtypes=_FLOATS)
         if t.ndim < 1 or t.shape[-1] < 1:
             raise ValueError(f"{name} must have shape (..., k) with k >= 1, got {tuple(t.shape)}")
     for name, t in named[1:]:
@@ -76,14 +68,14 @@ def _exprel(s: torch.Tensor) -> torch.Tensor:
 def exprel(s: torch.Tensor) -> torch.Tensor:
     """The factor ``(e^s - 1)/s`` of exp(x yᵀ), equal to 1 at ``s = 0``: accurate and differentiable
     for every ``s`` (no ``0/0``, no cancellation), elementwise over a float32/float64 tensor."""
-    _check_tensor("s", s)
+    float_tensor(s, "s", dtypes=_FLOATS)
     return _exprel(s)
 
 
 def naive_exprel(s: torch.Tensor) -> torch.Tensor:
     """The textbook ``(exp(s) - 1)/s``, for comparison only: it is ``0/0`` at ``s = 0`` and loses
     about ``-log10|s|`` digits near 0, because ``exp(s) - 1`` cancels."""
-    _check_tensor("s", s)
+    float_tensor(s, "s", dtypes=_FLOATS)
     return (torch.exp(s) - 1) / s
 
 
@@ -141,8 +133,7 @@ def _apply_with(c, x, y, z):
 def _symbolic_vectors(k: int):
     import sympy as sp
 
-    if not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive int, got {k!r}")
+    k = positive_int(k, "k")
     x = sp.Matrix(sp.symbols(f"x1:{k + 1}"))
     y = sp.Matrix(sp.symbols(f"y1:{k + 1}"))
     return x, y, (y.T * x)[0]
@@ -408,9 +399,7 @@ class RankOneExpLinear(torch.nn.Module):
     def __init__(self, dim: int, factors: int = 1, *, init_scale: float = 0.1,
                  dtype: torch.dtype = torch.float32, generator: torch.Generator | None = None):
         super().__init__()
-        for name, value in (("dim", dim), ("factors", factors)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        dim, factors = positive_int(dim, "dim"), positive_int(factors, "factors")
         if not (isinstance(init_scale, (int, float)) and math.isfinite(init_scale) and init_scale > 0):
             raise ValueError(f"init_scale must be a positive finite number, got {init_scale!r}")
         if dtype not in _FLOATS:
@@ -421,7 +410,7 @@ class RankOneExpLinear(torch.nn.Module):
         self.bias = torch.nn.Parameter(torch.zeros(dim, dtype=dtype))
 
     def _check_input(self, z):
-        _check_tensor("z", z)
+        float_tensor(z, "z", dtypes=_FLOATS)
         if z.ndim < 1 or z.shape[-1] != self.u.shape[-1]:
             raise ValueError(f"z must have shape (..., {self.u.shape[-1]}), got {tuple(z.shape)}")
         if z.dtype != self.u.dtype:
@@ -455,7 +444,7 @@ class RankOneExpLinear(torch.nn.Module):
 
 # -- experiment: how many factors does a linear flow need? -----------------------------------------
 def _check_data(data) -> None:
-    _check_tensor("data", data)
+    float_tensor(data, "data", dtypes=_FLOATS)
     if data.ndim != 2 or data.shape[0] <= data.shape[1]:
         raise ValueError(f"data must have shape (n, k) with n > k samples, got {tuple(data.shape)}")
 
@@ -463,9 +452,7 @@ def _check_data(data) -> None:
 def gaussian_data(n: int, dim: int, *, cond: float, generator: torch.Generator) -> torch.Tensor:
     """``n`` samples of a correlated Gaussian in R^dim: ``mean + Q diag(sigma) R eps`` with random
     orthogonal Q, R and singular values log-spaced over ``[cond^(-1/2), cond^(1/2)]``."""
-    for name, value in (("n", n), ("dim", dim)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    n, dim = positive_int(n, "n"), positive_int(dim, "dim")
     if not (isinstance(cond, (int, float)) and math.isfinite(cond) and cond >= 1):
         raise ValueError(f"cond must be a finite number >= 1, got {cond!r}")
     q, _ = torch.linalg.qr(torch.randn(dim, dim, generator=generator, dtype=torch.float64))

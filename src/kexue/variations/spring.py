@@ -22,20 +22,13 @@ import math
 import numpy as np
 import sympy as sp
 
+from ..checks import positive
+
 #: The divergence point: no equilibrium exists for ``u = omega sqrt(M/k) >= pi/2``.
 U_CRITICAL = math.pi / 2
 
 
 # -- input checks ------------------------------------------------------------------------------
-def _positive(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be positive and finite, got {value}")
-    return value
-
-
 def _u_values(u, *, allow_divergent: bool = False, name: str = "u = omega sqrt(M/k)") -> np.ndarray:
     """``u`` as a float array, checked: finite, ``>= 0`` and (unless allowed) below pi/2."""
     arr = np.asarray(u)
@@ -62,14 +55,14 @@ def _u_scalar(u, *, allow_divergent: bool = False, name: str = "u = omega sqrt(M
 # -- parameters and closed form ----------------------------------------------------------------
 def spring_parameter(omega, mass, stiffness) -> float:
     """The one dimensionless number of the problem, ``u = omega sqrt(M / k)``."""
-    mass, stiffness = _positive("mass", mass), _positive("stiffness", stiffness)
+    mass, stiffness = positive(mass, "mass"), positive(stiffness, "stiffness")
     omega = _u_scalar(omega, allow_divergent=True, name="omega")
     return omega * math.sqrt(mass / stiffness)
 
 
 def stretched_length(u, l0: float = 1.0):
     """The stretched length ``l = l0 tan(u) / u`` (``l0`` at ``u = 0``), for ``0 <= u < pi/2``."""
-    l0 = _positive("l0", l0)
+    l0 = positive(l0, "l0")
     arr = _u_values(u)
     safe = np.where(arr == 0, 1.0, arr)
     ratio = np.where(arr == 0, 1.0, np.tan(safe) / safe)
@@ -78,7 +71,7 @@ def stretched_length(u, l0: float = 1.0):
 
 def stretch_profile(s, u, l0: float = 1.0) -> np.ndarray:
     """Where each material point ends up: ``x(s) = l0 sin(u s / l0) / (u cos u)``, ``0 <= s <= l0``."""
-    l0 = _positive("l0", l0)
+    l0 = positive(l0, "l0")
     u = _u_scalar(u)
     s = np.asarray(s, dtype=float)
     if not np.all(np.isfinite(s)) or np.any(s < 0) or np.any(s > l0):
@@ -144,9 +137,9 @@ def shooting_residual(length, u, rtol: float = 1e-12) -> float:
     Euler-Lagrange equation inwards; the true length is the root of this residual. ``u`` may be
     ``>= pi/2`` here, to see that the residual then has no root.
     """
-    length = _positive("length", length)
+    length = positive(length, "length")
     u = _u_scalar(u, allow_divergent=True)
-    return float(_inward(length, u, _positive("rtol", rtol), dense=False).y[0, -1])
+    return float(_inward(length, u, positive(rtol, "rtol"), dense=False).y[0, -1])
 
 
 @dataclasses.dataclass
@@ -174,7 +167,7 @@ def solve_by_shooting(u, rtol: float = 1e-12, max_length: float = 1e6) -> Shooti
     from scipy.optimize import brentq
 
     u = _u_scalar(u, allow_divergent=True)
-    rtol, max_length = _positive("rtol", rtol), _positive("max_length", max_length)
+    rtol, max_length = positive(rtol, "rtol"), positive(max_length, "max_length")
     evaluations = 0
 
     def g(length):
