@@ -142,9 +142,8 @@ def _report_times(app, exception) -> None:
 
 def _dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
     """Drop repeated <script> entries (same file, or same inline body). Under jupyter-book 1.x
-    with Sphinx 7.4, scripts added after the builder starts land twice on every page: the second
-    sphinx-thebe configuration throws "THEBE_JS_URL has already been declared", and a second
-    MathJax throws "Cannot set property Package"."""
+    with Sphinx 7.4, sphinx-thebe's inline configuration lands twice on every page, and the second
+    copy throws "THEBE_JS_URL has already been declared"."""
     seen, unique = set(), []
     for script in context.get("script_files", []):
         attributes = getattr(script, "attributes", {})

@@ -31,7 +31,8 @@ def test_page_loads_offline_without_errors(offline_page, doc):
 def test_math_is_typeset_by_the_local_mathjax(offline_page, doc):
     page = open_page(offline_page, doc)
     scripts = page.eval_on_selector_all("script[src]", "els => els.map(e => e.src)")
-    assert any(re.search(r"_static/mathjax/tex-chtml\.js", s) for s in scripts), scripts
+    assert sum(bool(re.search(r"_static/mathjax/tex-chtml\.js", s)) for s in scripts) == 1, scripts
+    assert not any("/extensions/" in s for s in scripts), "MathJax extensions load on demand only"
     page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
     page.evaluate("() => MathJax.startup.promise")
     assert page.locator("mjx-container").count() > 0, "no typeset formula on the page"
@@ -70,3 +71,14 @@ def test_results_appendix_lists_every_record(offline_page):
         assert all(any(n.startswith(r.stem) for n in names) for r in records), names
     else:
         assert "No full-profile records" in page.inner_text("main")
+
+
+def test_mathjax_autoloads_its_extensions_from_the_book(offline_page):
+    """Macros outside MathJax's core (\\boldsymbol, \\cancel) load their extension from the book's
+    own files, with the network cut off."""
+    page = open_page(offline_page, CHAPTERS[0])
+    page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+    html = page.evaluate(r"() => MathJax.startup.promise.then(() => "
+                         r"MathJax.tex2chtmlPromise('\\boldsymbol{x} + \\cancel{y}')).then(n => n.outerHTML)")
+    assert "mjx-merror" not in html and "mjx-c" in html
+    assert page.kexue_blocked == [] and page.kexue_problems == [], page.kexue_problems
