@@ -118,3 +118,11 @@ def test_table_formats_numbers_and_escapes_text():
     assert "<td>0.1235</td>" in out and "<td>2</td>" in out
     with pytest.raises(ValueError, match="every row must have 3 cells"):
         notebook.table(["a", "b", "c"], [[1, 2]])
+
+
+def test_profile_note_links_a_committed_record():
+    records = sorted((ROOT / "results").glob("*.json"))
+    if not records:
+        pytest.skip("no committed records")
+    note = notebook.profile_note(records[0].stem).data
+    assert "[Reproduced results](../../appendix/results.md)" in note

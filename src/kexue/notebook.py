@@ -60,9 +60,13 @@ def profile_note(experiment: str | None = None) -> "IPython.display.Markdown":  
     prof, dev = runtime.profile(), runtime.provenance()["device_name"]
     text = f"*Outputs on this page were produced in the **{prof}** profile on {dev}.*"
     if experiment:
-        record = Path(__file__).resolve().parents[2] / "results" / f"{experiment}.json"
-        where = ("its record is in the appendix [Reproduced results](../../appendix/results.md)"
-                 if record.exists() else "no full-profile record has been committed yet")
+        results = Path(__file__).resolve().parents[2] / "results"
+        if not results.is_dir():  # an installed package (Colab): the records live in the book
+            where = "the book's appendix Reproduced results lists the committed records"
+        elif (results / f"{experiment}.json").exists():
+            where = "its record is in the appendix [Reproduced results](../../appendix/results.md)"
+        else:
+            where = "no full-profile record has been committed yet"
         text += (f" *The full run is `python -m kexue reproduce {experiment} --profile full`; "
                  f"{where}.*")
     return Markdown(text)
