@@ -71,7 +71,7 @@ def _outdated(app, env, added, changed, removed):
 
 def _fmt(value) -> str:
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return f"{value:.6g}"
     return "—" if value is None else str(value)
 
 
