@@ -151,3 +151,41 @@ def test_ctrl_c_mid_step_finishes_the_step_saves_and_resumes_exactly(tmp_path):
                   progress=False).fit(steps=20)
     assert states_equal(model.state_dict(), model3.state_dict())
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_checkpoint_of_another_run_is_refused(tmp_path):
+    ckpt = tmp_path / "c.pt"
+    model, opt, data = make_problem()
+    train.fit(model, opt, mse, data, batch_size=16, steps=3, checkpoint=ckpt, progress=False)
+    model2, opt2, (x, y) = make_problem()
+    with pytest.raises(ValueError, match="belongs to another run.*delete it"):
+        train.fit(model2, opt2, mse, (x[:40], y[:40]), batch_size=8, steps=3, checkpoint=ckpt,
+                  progress=False)
+
+
+def test_a_stopped_trainer_can_fit_again():
+    class StopOnce(train.Callback):
+        fired = False
+
+        def on_step_end(self, trainer, logs):
+            if not self.fired:
+                self.fired = trainer.stop_training = True
+
+    model, opt, data = make_problem()
+    trainer = train.Trainer(model, opt, mse, data, batch_size=16, callbacks=[StopOnce()], progress=False)
+    trainer.fit(steps=10)
+    assert trainer.step == 1
+    trainer.fit(steps=10)
+    assert trainer.step == 10
+
+
+def test_full_batch_steps_see_all_the_data_in_order():
+    seen = []
+    model, opt, (x, y) = make_problem()
+
+    def loss(model, xb, yb):
+        seen.append(xb)
+        return mse(model, xb, yb)
+
+    train.fit(model, opt, loss, (x, y), batch_size=len(x), steps=3, progress=False)
+    assert len(seen) == 3 and all(b is x for b in seen)

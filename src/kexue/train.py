@@ -37,6 +37,9 @@ class History:
 class Callback:
     """Hooks into :class:`Trainer`. Set ``trainer.stop_training = True`` to stop after this step.
 
+    ``on_step_end`` gets this step's metrics (device tensors); ``on_epoch_end`` gets the latest
+    history row (means over the last ``log_every`` steps), or ``{}`` if none was logged yet.
+
     ``state_dict``/``load_state_dict`` let a callback's own state travel with checkpoints.
     """
 
@@ -104,44 +107,71 @@ class Trainer:
         rng = {"cpu": torch.get_rng_state()}
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
+        if self.device.type == "mps":
+            rng["mps"] = torch.mps.get_rng_state()
         return {
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "run": self._fingerprint(),
             "step": self.step, "epoch": self.epoch, "position": self.position,
             "permutation": self.permutation, "generator": self.generator.get_state(),
             "rng": rng, "history": self.history.rows, "sums": self._sums, "count": self._count,
             "callbacks": [cb.state_dict() for cb in self.callbacks],
         }
 
+    def _fingerprint(self) -> dict:
+        """What a checkpoint must agree on to resume this run: the data's shapes and the batch size."""
+        return {"data": [tuple(t.shape) for t in self.data], "batch_size": self.batch_size}
+
     def load_state_dict(self, state: dict) -> None:
+        if state.get("run") != self._fingerprint():
+            raise ValueError(f"the checkpoint belongs to another run ({state.get('run')}), not this "
+                             f"one ({self._fingerprint()}): delete it or give another path")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.step, self.epoch, self.position = state["step"], state["epoch"], state["position"]
-        self.permutation = state["permutation"]
+        perm = state["permutation"]
+        self.permutation = perm.to(self.device) if perm is not None else None
         self.generator.set_state(state["generator"])
         torch.set_rng_state(state["rng"]["cpu"])
         if "cuda" in state["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        if "mps" in state["rng"] and self.device.type == "mps":
+            torch.mps.set_rng_state(state["rng"]["mps"])
         self.history = History(list(state["history"]))
-        self._sums, self._count = dict(state["sums"]), state["count"]
+        self._sums = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v
+                      for k, v in state["sums"].items()}
+        self._count = state["count"]
         for cb, cb_state in zip(self.callbacks, state["callbacks"]):
             cb.load_state_dict(cb_state)
 
     def save_checkpoint(self, path: str | os.PathLike | None = None) -> Path:
         """Write the checkpoint atomically: a crash mid-write never leaves a broken file."""
+        import tempfile
+
         path = Path(path or self.checkpoint)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(self.state_dict(), tmp)
-        os.replace(tmp, path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                torch.save(self.state_dict(), f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
         return path
 
     def _resume(self) -> None:
         if self.checkpoint is not None and self.checkpoint.exists():
-            self.load_state_dict(torch.load(self.checkpoint, map_location=self.device,
-                                            weights_only=False))
+            # RNG states must stay on the CPU; tensors are moved to the device as they are restored
+            self.load_state_dict(torch.load(self.checkpoint, map_location="cpu", weights_only=False))
 
     # -- the loop ------------------------------------------------------------------------------
     def _next_batch(self) -> tuple[torch.Tensor, ...]:
+        if self.batch_size == self.n:  # full batch: every step sees all the data, no copy needed
+            self.position = self.position % self.steps_per_epoch + 1
+            return self.data
         if self.permutation is None or self.position >= self.steps_per_epoch:
             self.permutation = torch.randperm(self.n, generator=self.generator, device=self.device)
             self.position = 0
@@ -185,6 +215,7 @@ class Trainer:
         if total < 1:
             raise ValueError(f"nothing to train: {total} steps")
         self._resume()
+        self.stop_training = False
         from tqdm.auto import tqdm
 
         bar = tqdm(total=total, initial=self.step, desc=self.description,
