@@ -40,6 +40,8 @@ def test_overrides_and_their_errors(toy):
         experiments.run(toy, m=5)
     with pytest.raises(ValueError, match="profile must be one of"):
         experiments.run(toy, "medium")
+    with pytest.raises(ValueError, match="written only for a registered profile"):
+        experiments.run(toy, save_to="results", n=5)
 
 
 def test_unknown_experiment_lists_known(toy):
@@ -81,3 +83,9 @@ def test_cli_list_and_reproduce(toy, tmp_path, capsys):
 def test_load_records_reads_every_json(toy, tmp_path):
     experiments.run(toy, save_to=tmp_path)
     assert [r["experiment"] for r in experiments.load_records(tmp_path)] == [toy]
+
+
+def test_results_dir_is_the_checkouts():
+    from kexue import runtime
+
+    assert experiments.results_dir() == runtime.checkout() / "results"

@@ -4,6 +4,8 @@ import torch
 import kexue as kx
 from kexue import runtime
 
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
 
 def test_profile_reads_the_environment(monkeypatch):
     monkeypatch.setenv("KEXUE_PROFILE", "full")
@@ -54,4 +56,18 @@ def test_provenance_names_device_versions_and_commit():
     p = kx.provenance()
     assert set(p) >= {"device", "device_name", "torch", "kexue", "python", "git_commit", "date"}
     assert p["torch"] == torch.__version__ and p["kexue"] == kx.__version__
-    assert p["git_commit"] is None or len(p["git_commit"]) == 40
+    if (ROOT / ".git").exists():
+        assert len(p["git_commit"]) == 40 and isinstance(p["git_dirty"], bool)
+    assert set(p) >= {"git_dirty"}
+
+
+def test_float64_work_skips_mps(monkeypatch):
+    monkeypatch.delenv("KEXUE_DEVICE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert runtime.device().type == "mps"
+    assert runtime.device(float64=True).type == "cpu"
+
+
+def test_checkout_is_this_repository():
+    assert runtime.checkout() == ROOT

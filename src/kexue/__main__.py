@@ -6,8 +6,6 @@ import json
 import sys
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parents[2] / "results"
-
 
 def main(argv: list[str] | None = None) -> int:
     from . import data, experiments, runtime
@@ -19,7 +17,8 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("name")
     rep.add_argument("--profile", choices=runtime.PROFILES, default=None,
                      help="default: KEXUE_PROFILE, else full on CUDA and quick elsewhere")
-    rep.add_argument("--results", type=Path, default=RESULTS, help=f"folder for records ({RESULTS})")
+    rep.add_argument("--results", type=Path, default=experiments.results_dir(),
+                     help="folder for records (default: results/ of the checkout, else ./results)")
     fetch = sub.add_parser("data", help="fetch datasets into the cache")
     fetch.add_argument("names", nargs="+", choices=sorted(data.DATASETS))
     args = parser.parse_args(argv)

@@ -63,7 +63,7 @@ class Record:
         data.pop("artifacts")
         return data
 
-    def save(self, directory: str | os.PathLike = "results") -> Path:
+    def save(self, directory: str | os.PathLike) -> Path:
         """Write ``directory/NAME.json`` atomically (a partial file never replaces a good one)."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
@@ -75,6 +75,12 @@ class Record:
 
 
 REGISTRY: dict[str, Experiment] = {}
+
+
+def results_dir() -> Path:
+    """Where records live: ``results/`` of the book's checkout, else ``./results``."""
+    root = runtime.checkout()
+    return (root if root is not None else Path.cwd()) / "results"
 
 
 def experiment(name: str, *, quick: dict, full: dict, metric: str, description: str, post: int,
@@ -145,6 +151,9 @@ def run(name: str, profile: str | None = None, *, save_to: str | os.PathLike | N
     exp = get(name)
     profile = profile or runtime.profile()
     config = exp.config(profile)
+    if overrides and save_to is not None:
+        raise ValueError("a record is written only for a registered profile; drop the overrides "
+                         f"{sorted(overrides)} or do not save")
     unknown = set(overrides) - set(config)
     if unknown:
         raise KeyError(f"experiment {name!r} has no configuration keys {sorted(unknown)}; "
@@ -167,6 +176,7 @@ def run(name: str, profile: str | None = None, *, save_to: str | os.PathLike | N
     return record
 
 
-def load_records(directory: str | os.PathLike = "results") -> list[dict]:
-    """Every ``NAME.json`` record in ``directory``, sorted by name."""
-    return [json.loads(p.read_text()) for p in sorted(Path(directory).glob("*.json"))]
+def load_records(directory: str | os.PathLike | None = None) -> list[dict]:
+    """Every ``NAME.json`` record in ``directory`` (default :func:`results_dir`), sorted by name."""
+    folder = Path(directory) if directory is not None else results_dir()
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import inspect
-from pathlib import Path
 
 #: The book's repository; ``_config.yml`` states the same URL (a test keeps them in step).
 REPOSITORY = "https://github.com/kexue-book/kexue"
@@ -55,13 +54,13 @@ def profile_note(experiment: str | None = None) -> "IPython.display.Markdown":  
     """A line saying which profile and device produced this page's outputs, and where the full run is."""
     from IPython.display import Markdown
 
-    from . import runtime
+    from . import experiments, runtime
 
     prof, dev = runtime.profile(), runtime.provenance()["device_name"]
     text = f"*Outputs on this page were produced in the **{prof}** profile on {dev}.*"
     if experiment:
-        results = Path(__file__).resolve().parents[2] / "results"
-        if not results.is_dir():  # an installed package (Colab): the records live in the book
+        results = experiments.results_dir()
+        if runtime.checkout() is None:  # an installed package (Colab): the records live in the book
             where = "the book's appendix Reproduced results lists the committed records"
         elif (results / f"{experiment}.json").exists():
             where = "its record is in the appendix [Reproduced results](../../appendix/results.md)"

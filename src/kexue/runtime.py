@@ -19,8 +19,9 @@ import torch
 PROFILES = ("quick", "full")
 
 
-def device(prefer: str | None = None) -> torch.device:
-    """The device to compute on: ``KEXUE_DEVICE`` or ``prefer`` if given, else cuda, then mps, then cpu."""
+def device(prefer: str | None = None, *, float64: bool = False) -> torch.device:
+    """The device to compute on: ``prefer`` or ``KEXUE_DEVICE`` if given, else cuda, then mps, then
+    cpu. ``float64=True`` skips MPS, which has no float64."""
     name = prefer or os.environ.get("KEXUE_DEVICE")
     if name:
         dev = torch.device(name)
@@ -31,7 +32,7 @@ def device(prefer: str | None = None) -> torch.device:
         return dev
     if torch.cuda.is_available():
         return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+    if torch.backends.mps.is_available() and not float64:
         return torch.device("mps")
     return torch.device("cpu")
 
@@ -56,14 +57,22 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def _git_commit() -> str | None:
+def checkout() -> Path | None:
+    """The book's checkout this package runs from (an editable install), or None when installed."""
     root = Path(__file__).resolve().parents[2]
+    return root if (root / "pyproject.toml").is_file() and (root / "src" / "kexue").is_dir() else None
+
+
+def _git(*args: str) -> str | None:
+    root = checkout()
+    if root is None:
+        return None
     try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=5, check=True)
+        out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
+                             timeout=5, check=True)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None
+    return out.stdout.strip()
 
 
 def provenance(dev: torch.device | None = None) -> dict:
@@ -83,6 +92,8 @@ def provenance(dev: torch.device | None = None) -> dict:
         "torch": torch.__version__,
         "kexue": __version__,
         "python": platform.python_version(),
-        "git_commit": _git_commit(),
+        "git_commit": _git("rev-parse", "HEAD") or None,
+        # True when the package's sources differ from that commit (the record is then not its own)
+        "git_dirty": None if checkout() is None else bool(_git("status", "--porcelain", "--", "src")),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }

@@ -355,7 +355,7 @@ def run_svd_linear_autoencoder(config: dict):
     """The chapter's experiment on MNIST: ``n_train`` training images (a seeded random subset
     unless all), ``k``-dim bottleneck; eight test images are reconstructed for the figures."""
     runtime.seed_everything(config["seed"])
-    dev = runtime.device()
+    dev = runtime.device(float64=True)  # float64 throughout: not on MPS
     images, _ = data.mnist("train")
     n = config["n_train"]
     if n < len(images):

@@ -386,7 +386,7 @@ def run_hutchinson(config: dict):
     """Measure the Hutchinson estimator on A = norm * G / ||G||_2 (G Gaussian, dim x dim)."""
     from .. import runtime
 
-    dev = runtime.device()
+    dev = runtime.device(float64=True)  # float64 throughout: not on MPS
     runtime.seed_everything(config["seed"])
     gen = torch.Generator(device=dev).manual_seed(config["seed"])
     n, trials, probes = config["dim"], config["trials"], list(config["probes"])

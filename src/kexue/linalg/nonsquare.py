@@ -333,7 +333,7 @@ def run_injective_flow_density(config: dict):
     n_bands = int(config["n_bands"])
     if n < 2 or chunk < 1 or n_bands < 1:
         raise ValueError(f"need n_samples >= 2, chunk >= 1 and n_bands >= 1, got {config}")
-    dev = runtime.device()
+    dev = runtime.device(float64=True)  # float64 throughout: not on MPS
     gen = torch.Generator(device=dev).manual_seed(int(config["seed"]))
     log_pz = _normal_log_prob(sigma)
     edges = torch.linspace(-1, 1, n_bands + 1, dtype=torch.float64, device=dev)
