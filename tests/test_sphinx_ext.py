@@ -33,3 +33,34 @@ def test_repeated_scripts_are_dropped_keeping_the_first():
     context = {"script_files": scripts}
     ext._dedupe_scripts(None, "page", "page.html", context, None)
     assert context["script_files"] == [scripts[0], scripts[1], scripts[4]]
+
+
+class FakeApp:
+    def __init__(self, root):
+        from types import SimpleNamespace
+
+        self.confdir = str(root)
+        self.outdir = str(root / "_build" / "html")
+        self.config = SimpleNamespace(nb_execution_cache_path="")
+
+
+def test_cache_is_dropped_when_the_package_changes_and_stamped_only_after_success(tmp_path):
+    pkg = tmp_path / "src" / "kexue"
+    pkg.mkdir(parents=True)
+    (pkg / "a.py").write_text("x = 1\n")
+    cache = tmp_path / "_build" / ".jupyter_cache"
+    cache.mkdir(parents=True)
+    app = FakeApp(tmp_path)
+    ext._drop_stale_cache(app)  # first build: no stamp yet
+    assert app.kexue_source_changed and not cache.exists()
+    ext._stamp_source(app, RuntimeError("the build failed"))
+    assert not (tmp_path / "_build" / ext.STAMP).exists()
+    ext._stamp_source(app, None)
+    cache.mkdir()
+    app = FakeApp(tmp_path)
+    ext._drop_stale_cache(app)  # unchanged package: the cache stays
+    assert not app.kexue_source_changed and cache.exists()
+    (pkg / "a.py").write_text("x = 2\n")
+    app = FakeApp(tmp_path)
+    ext._drop_stale_cache(app)
+    assert app.kexue_source_changed and not cache.exists()

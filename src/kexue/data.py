@@ -23,9 +23,6 @@ from typing import Sequence
 import numpy as np
 import torch
 
-SPLITS = ("train", "test")
-
-
 class DataError(RuntimeError):
     """A dataset could not be fetched, verified or read."""
 
@@ -187,7 +184,8 @@ def ensure(dataset: IdxDataset, root: str | os.PathLike | None = None) -> Path:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tried = []
-    for source in dataset.sources:
+    placed = [DirectorySource(target)] if target.is_dir() else []  # files put there by hand
+    for source in placed + dataset.sources:
         workdir = Path(tempfile.mkdtemp(prefix=f".{dataset.name}-", dir=target.parent))
         try:
             found = source.fetch(names, workdir)

@@ -52,10 +52,17 @@ def _drop_stale_cache(app) -> None:
     digest = source_digest(package_source(app.confdir))
     previous = stamp.read_text().strip() if stamp.exists() else None
     app.kexue_source_changed = previous != digest
-    if app.kexue_source_changed:
-        if cache.exists():
-            logger.info(f"kexue: src/kexue changed since the last build; dropping {cache}")
-            shutil.rmtree(cache)
+    app.kexue_source_stamp = (stamp, digest)
+    if app.kexue_source_changed and cache.exists():
+        logger.info(f"kexue: src/kexue changed since the last build; dropping {cache}")
+        shutil.rmtree(cache)
+
+
+def _stamp_source(app, exception) -> None:
+    """Record the package digest only once a build has succeeded: a build that stops half-way
+    must not let the next one keep pages executed by the older package."""
+    if exception is None and hasattr(app, "kexue_source_stamp"):
+        stamp, digest = app.kexue_source_stamp
         stamp.parent.mkdir(parents=True, exist_ok=True)
         stamp.write_text(digest + "\n")
 
@@ -128,12 +135,10 @@ def _report_times(app, exception) -> None:
         return
     data = NbMetadataCollector.get_doc_data(app.env)
     times = {doc: meta["exec_data"] for doc, meta in sorted(data.items()) if meta.get("exec_data")}
-    if not times:
-        return
     rows = {doc: {"seconds": d.get("runtime"), "method": d.get("method"),
                   "succeeded": d.get("succeeded")} for doc, d in times.items()}
     out = Path(app.outdir).parent / "execution_times.json"
-    out.write_text(json.dumps(rows, indent=2) + "\n")
+    out.write_text(json.dumps(rows, indent=2) + "\n")  # always rewritten: never a stale record
     logger.info("kexue: notebook execution times (seconds):")
     for doc, row in rows.items():
         secs = row["seconds"]
@@ -159,5 +164,6 @@ def setup(app):
     app.connect("builder-inited", _drop_stale_cache)
     app.connect("env-get-outdated", _outdated)
     app.connect("build-finished", _report_times)
+    app.connect("build-finished", _stamp_source)
     app.connect("html-page-context", _dedupe_scripts, priority=999)  # after others add theirs
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -184,8 +184,12 @@ class SliderFigure:
         bundle = {"text/plain": f"<SliderFigure: {', '.join(s.name for s in self.sliders)}>",
                   "text/html": self.static_html()}
         try:
-            bundle.update({k: v for k, v in self.widget()._repr_mimebundle_().items()
-                           if k != "text/plain"})
+            live = self.widget()
         except Exception:  # no kernel or no ipywidgets: the static view alone is still complete
-            pass
+            return bundle
+        if hasattr(live, "_repr_mimebundle_"):  # ipywidgets 8
+            bundle.update({k: v for k, v in live._repr_mimebundle_().items() if k != "text/plain"})
+        else:  # ipywidgets 7 (Colab)
+            bundle["application/vnd.jupyter.widget-view+json"] = {
+                "version_major": 2, "version_minor": 0, "model_id": live.model_id}
         return bundle
