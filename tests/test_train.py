@@ -189,3 +189,17 @@ def test_full_batch_steps_see_all_the_data_in_order():
 
     train.fit(model, opt, loss, (x, y), batch_size=len(x), steps=3, progress=False)
     assert len(seen) == 3 and all(b is x for b in seen)
+
+
+def test_step_scheduler_steps_per_step_and_resumes(tmp_path):
+    model, opt, data = make_problem()
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    train.fit(model, opt, mse, data, batch_size=16, steps=5, callbacks=[train.StepScheduler(sched)],
+              checkpoint=tmp_path / "c.pt", progress=False)
+    assert opt.param_groups[0]["lr"] == pytest.approx(1e-2 * 0.5 ** 2)
+    model2, opt2, _ = make_problem()
+    sched2 = torch.optim.lr_scheduler.StepLR(opt2, step_size=2, gamma=0.5)
+    trainer = train.Trainer(model2, opt2, mse, data, batch_size=16, checkpoint=tmp_path / "c.pt",
+                            callbacks=[train.StepScheduler(sched2)], progress=False)
+    trainer.fit(steps=6)
+    assert sched2.last_epoch == 6 and opt2.param_groups[0]["lr"] == pytest.approx(1e-2 * 0.5 ** 3)

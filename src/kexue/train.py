@@ -51,6 +51,23 @@ class Callback:
     def load_state_dict(self, state: dict) -> None: ...
 
 
+class StepScheduler(Callback):
+    """Step a ``torch.optim.lr_scheduler`` after every optimiser step (its state travels with
+    checkpoints)."""
+
+    def __init__(self, scheduler):
+        self.scheduler = scheduler
+
+    def on_step_end(self, trainer, logs):
+        self.scheduler.step()
+
+    def state_dict(self):
+        return self.scheduler.state_dict()
+
+    def load_state_dict(self, state):
+        self.scheduler.load_state_dict(state)
+
+
 def _progress_enabled(progress: bool | None) -> bool:
     if progress is not None:
         return progress

@@ -565,6 +565,7 @@ def flow_nll(layer: RankOneExpLinear, data: torch.Tensor) -> torch.Tensor:
 def run_flow_experiment(config: dict):
     """Train one :class:`RankOneExpLinear` per number of factors: full-batch Adam, cosine-decayed
     learning rate, float32 on the current device; evaluate in float64 on the CPU."""
+    from .. import train
     from ..runtime import device
 
     gen = torch.Generator().manual_seed(config["seed"])
@@ -579,20 +580,15 @@ def run_flow_experiment(config: dict):
             layer.bias.copy_(-data_dev.mean(0))
         opt = torch.optim.Adam(layer.parameters(), lr=config["lr"])
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config["steps"])
-        history = torch.empty(config["steps"])
-        for step in range(config["steps"]):
-            opt.zero_grad()
-            loss = flow_nll(layer, data_dev)
-            loss.backward()
-            opt.step()
-            sched.step()
-            history[step] = loss.detach().cpu()
+        history = train.fit(layer, opt, flow_nll, data_dev, batch_size=len(data_dev),
+                            steps=config["steps"], log_every=1,
+                            callbacks=[train.StepScheduler(sched)], description=f"flow, m={m}")
         layer = layer.cpu().double()
         with torch.no_grad():
             x = data[:256]
             inverse_errors.append(float((layer.inverse(layer(x)[0]) - x).abs().max()))
             gaps.append(float(flow_nll(layer, data)) - floor)
-        histories[m] = history.double().numpy() - floor
+        histories[m] = np.asarray(history["loss"]) - floor
     optimal = [optimal_gap(data, m) for m in config["factors"]]
     metrics = {
         "factors": list(config["factors"]),
