@@ -379,3 +379,11 @@ def test_quick_experiment_on_mnist():
     assert m["relu_excess_error"] < m["svd_clipped_excess_error"] < 0
     assert m["relu_max_angle_deg"] > 5  # the ReLU model's decoder leaves the SVD subspace
     assert m["encoder_max_angle_deg"] > 10  # never-lit border pixels keep their random weights
+
+
+def test_compare_with_svd_refuses_k_at_full_rank():
+    gen = torch.Generator().manual_seed(0)
+    X = torch.randn(30, 3, generator=gen, dtype=torch.float64) @ torch.randn(3, 8, generator=gen, dtype=torch.float64)
+    with pytest.raises(ValueError, match="reaches the rank of the centred data"):
+        la.compare_with_svd(X, X[:5], 3, steps=10, lr=0.01, momentum=0.9, probe_every=5,
+                            n_snapshots=2, seed=0)

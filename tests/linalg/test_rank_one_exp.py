@@ -487,3 +487,12 @@ def test_figures_draw():
     for s, t in ((-2.0, 0.0), (0.0, 0.0), (2 / 3, 1.5)):
         assert widget.png(s=s, t=t).startswith(b"\x89PNG")
     assert len(widget.sliders[0].grid) * len(widget.sliders[1].grid) <= 60
+
+
+def test_optimal_flow_accepts_float32_data():
+    gen = torch.Generator().manual_seed(0)
+    data = r.gaussian_data(400, 4, cond=10.0, generator=gen).float()
+    layer = r.optimal_flow(data, 2)
+    with torch.no_grad():
+        gap = float(r.flow_nll(layer, data.double())) - r.gaussian_nll_floor(data.double())
+    assert gap == pytest.approx(r.optimal_gap(data, 2), abs=1e-6)

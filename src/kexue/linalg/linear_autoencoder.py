@@ -23,7 +23,7 @@ import math
 import torch
 from torch import nn
 
-from .. import data, runtime
+from .. import data, runtime, train
 from ..checks import float_tensor
 from ..experiments import Reference, experiment
 
@@ -198,7 +198,7 @@ def squared_error_loss(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return ((x - model(x)) ** 2).sum(dim=1).mean()
 
 
-class SubspaceProbe:
+class SubspaceProbe(train.Callback):
     """A :class:`kexue.train.Callback` that, every ``every`` steps (and before the first), records
     the principal angles (degrees) between ``col(W2)`` and ``reference`` and the error ``E`` on ``X``;
     at ``snapshot_steps`` it also keeps a copy of ``(W1, W2)``.
@@ -239,9 +239,6 @@ class SubspaceProbe:
         if trainer.step % self.every == 0:
             self.record(trainer.model, trainer.step)
 
-    def on_epoch_end(self, trainer, logs) -> None: ...
-    def on_train_end(self, trainer) -> None: ...
-
     def state_dict(self) -> dict:
         return {"rows": list(self.rows), "snapshots": dict(self.snapshots)}
 
@@ -258,7 +255,6 @@ def fit_autoencoder(X: torch.Tensor, k: int, *, steps: int, lr: float, momentum:
     gradient descent with momentum, through ``kexue.train``; return the model and its
     :class:`SubspaceProbe` (angles to ``reference``, by default the top-``k`` right-singular
     subspace of ``X``, and the error ``E`` along the way)."""
-    from .. import train
 
     _matrix("X", X)
     if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
@@ -301,11 +297,14 @@ def compare_with_svd(X: torch.Tensor, test: torch.Tensor, k: int, *, steps: int,
     Xc, mean = centre(X)
     base = svd_baseline(Xc, k)
     floor = -mean
-    train = dict(steps=steps, lr=lr, momentum=momentum, reference=base.basis,
-                 probe_every=probe_every, seed=seed,
-                 snapshot_steps=_snapshot_steps(steps, probe_every, n_snapshots))
-    linear, linear_probe = fit_autoencoder(Xc, k, **train)
-    relu, relu_probe = fit_autoencoder(Xc, k, floor=floor, **train)
+    if not base.optimum > 1e-12 * float((Xc ** 2).sum(1).mean()):
+        raise ValueError(f"k={k} reaches the rank of the centred data: the SVD optimum is 0, so "
+                         "there is no excess error to measure; choose a smaller k")
+    settings = dict(steps=steps, lr=lr, momentum=momentum, reference=base.basis,
+                    probe_every=probe_every, seed=seed,
+                    snapshot_steps=_snapshot_steps(steps, probe_every, n_snapshots))
+    linear, linear_probe = fit_autoencoder(Xc, k, **settings)
+    relu, relu_probe = fit_autoencoder(Xc, k, floor=floor, **settings)
     with torch.no_grad():
         linear_error = reconstruction_error(Xc, linear(Xc))
         relu_error = reconstruction_error(Xc, relu(Xc))

@@ -478,7 +478,7 @@ def _whitening_plan(data: torch.Tensor, m: int):
     _check_data(data)
     if not isinstance(m, int) or isinstance(m, bool) or m < 0:
         raise ValueError(f"m must be a non-negative int, got {m!r}")
-    lam, vecs = torch.linalg.eigh(torch.cov(data.T, correction=0))
+    lam, vecs = torch.linalg.eigh(torch.cov(data.double().T, correction=0))
     order = torch.argsort(lam)
     above = [int(i) for i in order.flip(0) if lam[i] > 1][:m]
     below = [int(i) for i in order if lam[i] < 1][:m]
@@ -535,7 +535,7 @@ def optimal_flow(data: torch.Tensor, m: int) -> RankOneExpLinear:
             layer.u[f] = u
             layer.v[f] = w * (s / t if t != 0 else 1.0)
             w_total = rank_one_exp(layer.u[f], layer.v[f]) @ w_total
-        layer.bias.copy_(-w_total @ data.mean(0))
+        layer.bias.copy_(-w_total @ data.double().mean(0))
     return layer
 
 
