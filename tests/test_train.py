@@ -203,3 +203,27 @@ def test_step_scheduler_steps_per_step_and_resumes(tmp_path):
                             callbacks=[train.StepScheduler(sched2)], progress=False)
     trainer.fit(steps=6)
     assert sched2.last_epoch == 6 and opt2.param_groups[0]["lr"] == pytest.approx(1e-2 * 0.5 ** 3)
+
+
+def test_a_second_ctrl_c_interrupts_at_once(tmp_path):
+    import os
+    import signal
+
+    calls = []
+
+    def mse_twice_interrupted(model, x, y):
+        calls.append(1)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)  # the second one raises inside this step
+            calls.append("not reached")
+        return mse(model, x, y)
+
+    model, opt, data = make_problem()
+    ckpt = tmp_path / "c.pt"
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(model, opt, mse_twice_interrupted, data, batch_size=16, steps=10, checkpoint=ckpt,
+                  checkpoint_every=1, progress=False)
+    assert "not reached" not in calls
+    assert torch.load(ckpt, weights_only=False)["step"] == 2  # the half-done step 3 is not saved
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

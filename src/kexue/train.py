@@ -239,17 +239,21 @@ class Trainer:
                    disable=not self.progress, leave=False)
         for cb in self.callbacks:
             cb.on_train_begin(self)
+        interrupt = _DeferredInterrupt()
         try:
-            with _DeferredInterrupt() as interrupt:
+            with interrupt:
                 while self.step < total and not self.stop_training:
                     self._one_step(bar)
                     if interrupt.pending:
                         raise KeyboardInterrupt
         except KeyboardInterrupt:
-            if self.checkpoint is not None:
+            if self.checkpoint is not None and not interrupt.forced:
                 self.save_checkpoint()
                 bar.write(f"interrupted at step {self.step}; checkpoint saved to "
                           f"{self.checkpoint}: run the same fit again to resume")
+            elif self.checkpoint is not None:  # stopped mid-step: this state is not consistent
+                bar.write(f"interrupted in the middle of a step; {self.checkpoint} keeps the last "
+                          "checkpoint written")
             raise
         finally:
             bar.close()
@@ -282,25 +286,36 @@ class Trainer:
 
 
 class _DeferredInterrupt:
-    """Within the block, SIGINT only sets ``pending``; the loop stops at a consistent point."""
+    """Within the block, a first SIGINT only sets ``pending`` (the loop stops at a consistent
+    point); a second one interrupts at once, as usual."""
 
     def __enter__(self):
         import signal
         import threading
 
-        self.pending, self._previous = False, None
+        self.pending, self.forced, self._installed = False, False, False
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._installed = True
         return self
 
+    def _restore(self):
+        import signal
+
+        if self._installed:
+            signal.signal(signal.SIGINT, self._previous if self._previous is not None
+                          else signal.default_int_handler)
+            self._installed = False
+
     def _handle(self, signum, frame):
+        if self.pending:
+            self._restore()
+            self.forced = True
+            raise KeyboardInterrupt
         self.pending = True
 
     def __exit__(self, *exc):
-        if self._previous is not None:
-            import signal
-
-            signal.signal(signal.SIGINT, self._previous)
+        self._restore()
         return False
 
 

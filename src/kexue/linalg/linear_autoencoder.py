@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from .. import data, runtime, train
-from ..checks import float_tensor
+from ..checks import float_tensor, positive
 from ..experiments import Reference, experiment
 
 BOTTLENECKS = ("linear", "tanh")
@@ -257,8 +257,7 @@ def fit_autoencoder(X: torch.Tensor, k: int, *, steps: int, lr: float, momentum:
     subspace of ``X``, and the error ``E`` along the way)."""
 
     _matrix("X", X)
-    if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    lr = positive(lr, "lr")
     if not 0 <= momentum < 1:
         raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
     if reference is None:

@@ -16,7 +16,7 @@ import math
 import numpy as np
 import torch
 
-from ..checks import float_tensor, positive_int
+from ..checks import float_tensor, positive, positive_int, real_number
 from ..experiments import experiment
 
 _FLOATS = (torch.float32, torch.float64)
@@ -400,8 +400,7 @@ class RankOneExpLinear(torch.nn.Module):
                  dtype: torch.dtype = torch.float32, generator: torch.Generator | None = None):
         super().__init__()
         dim, factors = positive_int(dim, "dim"), positive_int(factors, "factors")
-        if not (isinstance(init_scale, (int, float)) and math.isfinite(init_scale) and init_scale > 0):
-            raise ValueError(f"init_scale must be a positive finite number, got {init_scale!r}")
+        init_scale = positive(init_scale, "init_scale")
         if dtype not in _FLOATS:
             raise TypeError(f"dtype must be float32 or float64, got {dtype}")
         shape = (factors, dim)
@@ -453,7 +452,7 @@ def gaussian_data(n: int, dim: int, *, cond: float, generator: torch.Generator) 
     """``n`` samples of a correlated Gaussian in R^dim: ``mean + Q diag(sigma) R eps`` with random
     orthogonal Q, R and singular values log-spaced over ``[cond^(-1/2), cond^(1/2)]``."""
     n, dim = positive_int(n, "n"), positive_int(dim, "dim")
-    if not (isinstance(cond, (int, float)) and math.isfinite(cond) and cond >= 1):
+    if real_number(cond, "cond") < 1:
         raise ValueError(f"cond must be a finite number >= 1, got {cond!r}")
     q, _ = torch.linalg.qr(torch.randn(dim, dim, generator=generator, dtype=torch.float64))
     r, _ = torch.linalg.qr(torch.randn(dim, dim, generator=generator, dtype=torch.float64))
