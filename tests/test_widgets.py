@@ -8,7 +8,6 @@ from PIL import Image
 
 import pytest
 
-from kexue import widgets
 from kexue.widgets import Slider, SliderFigure
 
 
