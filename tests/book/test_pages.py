@@ -46,7 +46,7 @@ def test_a_widget_responds_to_its_slider(offline_page):
     assert widget_pages, "no chapter page holds a slider widget"
     for doc in widget_pages:
         page = open_page(offline_page, doc)
-        widget = page.locator(".kx-widget").first
+        widget = page.locator('.kx-widget[data-kind="slider-figure"]').first
         img = widget.locator("img.kx-frame")
         before = img.get_attribute("src")
         slider = widget.locator("input.kx-slider").first

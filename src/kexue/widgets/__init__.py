@@ -1,0 +1,9 @@
+"""Widgets that work two ways through one API: live (ipywidgets, a kernel computing) and static
+(the built HTML book, no kernel: precomputed frames, or the model run by JavaScript in the page).
+
+* :class:`Slider`, :class:`SliderFigure` (``slider_figure``): a matplotlib figure redrawn as
+  sliders move; the static view holds every frame of the slider grid.
+"""
+from .slider_figure import Slider, SliderFigure
+
+__all__ = ["Slider", "SliderFigure"]
