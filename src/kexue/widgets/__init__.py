@@ -3,7 +3,10 @@
 
 * :class:`Slider`, :class:`SliderFigure` (``slider_figure``): a matplotlib figure redrawn as
   sliders move; the static view holds every frame of the slider grid.
+* :func:`optimiser_playground` (``optimiser_playground``): SGD, momentum, RMSprop and Adam on a
+  2-D loss surface; the static view runs the update rules in the page's JavaScript.
 """
+from .optimiser_playground import optimiser_playground
 from .slider_figure import Slider, SliderFigure
 
-__all__ = ["Slider", "SliderFigure"]
+__all__ = ["Slider", "SliderFigure", "optimiser_playground"]

@@ -5,12 +5,10 @@
   self-contained HTML block: every frame of the slider grid was drawn when the notebook executed,
   and a few lines of inline JavaScript swap them as the reader moves a slider (no network needed).
 
-Both views are offered in one rich-display bundle; Jupyter picks the widget, and the book's
-``_config.yml`` tells MyST-NB to prefer ``text/html``.
+Both views are offered in one rich-display bundle (:class:`kexue.widgets._views.TwoViews`).
 """
 from __future__ import annotations
 
-import base64
 import html
 import io
 import itertools
@@ -20,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
+
+from ._views import TwoViews, palette_png_base64
 
 
 @dataclass
@@ -58,8 +58,26 @@ class Slider:
         """Index of the grid value nearest to ``value``."""
         return int(np.argmin(np.abs(np.asarray(self.grid) - float(value))))
 
+    def html_row(self, k: int, label_width: str = "7em") -> str:
+        """The static view's control: a labelled range input over the grid's indices (``data-k``
+        is its position among the widget's sliders) and an <output> showing the value."""
+        return (f'<label style="display:flex;gap:.6em;align-items:center;margin:.2em 0">'
+                f'<span style="min-width:{label_width}">{html.escape(self.description)}</span>'
+                f'<input type="range" class="kx-slider" data-k="{k}" min="0" max="{len(self.grid) - 1}" '
+                f'step="1" value="{self.index_of(self.value)}" aria-label="{html.escape(self.description)}">'
+                f'<output class="kx-value">{self.value:g}</output></label>')
 
-class SliderFigure:
+    def ipywidget(self):
+        """The live view's control: an ipywidgets SelectionSlider over the same grid."""
+        import ipywidgets as W
+
+        return W.SelectionSlider(options=[(f"{v:g}", v) for v in self.grid], value=self.value,
+                                 description=self.description, continuous_update=True,
+                                 style={"description_width": "initial"},
+                                 layout=W.Layout(width="28em"))
+
+
+class SliderFigure(TwoViews):
     """A matplotlib figure redrawn by ``draw(fig, **values)`` as sliders move.
 
     ``max_frames`` bounds the static grid (the product of the sliders' lengths): a static page
@@ -81,6 +99,9 @@ class SliderFigure:
                              f"{max_frames}; use fewer slider values")
         self.draw, self.sliders, self.figsize, self.dpi, self.title = draw, list(sliders), figsize, dpi, title
 
+    def __repr__(self):
+        return f"<SliderFigure: {', '.join(s.name for s in self.sliders)}>"
+
     # -- rendering ---------------------------------------------------------------------------
     def figure(self, **values):
         """A new figure drawn at ``values`` (slider defaults for any not given)."""
@@ -101,15 +122,8 @@ class SliderFigure:
         return buf.getvalue()
 
     def _png(self, **values) -> str:
-        """A frame for the static page: the PNG reduced to a 128-colour palette (about a third of
-        the bytes, as every frame of every widget is inlined in the page)."""
-        from PIL import Image
-
-        image = Image.open(io.BytesIO(self.png(**values))).convert("RGB")
-        buf = io.BytesIO()
-        image.quantize(colors=128, method=Image.Quantize.MEDIANCUT,
-                       dither=Image.Dither.NONE).save(buf, format="PNG", optimize=True)
-        return base64.b64encode(buf.getvalue()).decode("ascii")
+        """A frame for the static page, palette-reduced: every frame of every widget is inlined."""
+        return palette_png_base64(self.png(**values))
 
     def frames(self) -> list[str]:
         """Every frame of the slider grid as base64 palette PNG, the last slider varying fastest."""
@@ -123,14 +137,7 @@ class SliderFigure:
         uid = "kx-" + uuid.uuid4().hex[:10]
         frames = self.frames()
         spec = [{"name": s.name, "grid": s.grid, "index": s.index_of(s.value)} for s in self.sliders]
-        rows = []
-        for k, s in enumerate(self.sliders):
-            rows.append(
-                f'<label style="display:flex;gap:.6em;align-items:center;margin:.2em 0">'
-                f'<span style="min-width:7em">{html.escape(s.description)}</span>'
-                f'<input type="range" class="kx-slider" data-k="{k}" min="0" max="{len(s.grid) - 1}" '
-                f'step="1" value="{spec[k]["index"]}" aria-label="{html.escape(s.description)}">'
-                f'<output class="kx-value">{s.value:g}</output></label>')
+        rows = [s.html_row(k) for k, s in enumerate(self.sliders)]
         title = f"<strong>{html.escape(self.title)}</strong>" if self.title else ""
         data = json.dumps({"sliders": spec, "frames": frames})
         return f"""<div class="kx-widget" id="{uid}" data-kind="slider-figure">{title}
@@ -162,13 +169,7 @@ class SliderFigure:
         import ipywidgets as W
         from IPython.display import Image, display
 
-        controls = {
-            s.name: W.SelectionSlider(options=[(f"{v:g}", v) for v in s.grid], value=s.value,
-                                      description=s.description, continuous_update=True,
-                                      style={"description_width": "initial"},
-                                      layout=W.Layout(width="28em"))
-            for s in self.sliders
-        }
+        controls = {s.name: s.ipywidget() for s in self.sliders}
         out = W.Output()
 
         def redraw(**values):
@@ -179,17 +180,3 @@ class SliderFigure:
 
         W.interactive_output(redraw, controls)
         return W.VBox([*controls.values(), out])
-
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        bundle = {"text/plain": f"<SliderFigure: {', '.join(s.name for s in self.sliders)}>",
-                  "text/html": self.static_html()}
-        try:
-            live = self.widget()
-        except Exception:  # no kernel or no ipywidgets: the static view alone is still complete
-            return bundle
-        if hasattr(live, "_repr_mimebundle_"):  # ipywidgets 8
-            bundle.update({k: v for k, v in live._repr_mimebundle_().items() if k != "text/plain"})
-        else:  # ipywidgets 7 (Colab)
-            bundle["application/vnd.jupyter.widget-view+json"] = {
-                "version_major": 2, "version_minor": 0, "model_id": live.model_id}
-        return bundle

@@ -1,0 +1,46 @@
+"""What every kexue widget shares: one object, two views.
+
+A widget class subclasses :class:`TwoViews` and writes ``static_html()`` (a self-contained HTML
+block for the built book, where no kernel runs) and ``widget()`` (the live ipywidgets view).
+Displaying the object offers both in one rich-display bundle: Jupyter and Colab pick the widget,
+and the book's ``_config.yml`` tells MyST-NB to prefer ``text/html``.
+"""
+from __future__ import annotations
+
+import base64
+import io
+
+
+class TwoViews:
+    """Offer ``static_html()`` as ``text/html`` and ``widget()`` as the live view when displayed."""
+
+    def static_html(self) -> str:
+        raise NotImplementedError
+
+    def widget(self):
+        raise NotImplementedError
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        bundle = {"text/plain": repr(self), "text/html": self.static_html()}
+        try:
+            live = self.widget()
+        except Exception:  # no kernel or no ipywidgets: the static view alone is still complete
+            return bundle
+        if hasattr(live, "_repr_mimebundle_"):  # ipywidgets 8
+            bundle.update({k: v for k, v in live._repr_mimebundle_().items() if k != "text/plain"})
+        else:  # ipywidgets 7 (Colab)
+            bundle["application/vnd.jupyter.widget-view+json"] = {
+                "version_major": 2, "version_minor": 0, "model_id": live.model_id}
+        return bundle
+
+
+def palette_png_base64(png: bytes, colors: int = 128) -> str:
+    """``png`` reduced to a ``colors``-colour palette (about a third of the bytes of a matplotlib
+    PNG), base64-encoded for inlining in a static page."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    buf = io.BytesIO()
+    image.quantize(colors=colors, method=Image.Quantize.MEDIANCUT,
+                   dither=Image.Dither.NONE).save(buf, format="PNG", optimize=True)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
