@@ -227,3 +227,26 @@ def test_a_second_ctrl_c_interrupts_at_once(tmp_path):
     assert "not reached" not in calls
     assert torch.load(ckpt, weights_only=False)["step"] == 2  # the half-done step 3 is not saved
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_optimisers_that_need_a_closure_train_and_one_that_ignores_it_is_refused():
+    """L-BFGS evaluates the loss several times per step through the trainer's closure; the logged
+    loss is the first evaluation's. An optimiser whose step never calls the closure would train
+    on nothing: the trainer says so."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 3, generator=gen, dtype=torch.float64)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5]], dtype=torch.float64)
+    model = torch.nn.Linear(3, 1).double()
+    opt = torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=20)
+    history = train.fit(model, opt, lambda m, x, y: ((m(x) - y) ** 2).mean(), (x, y),
+                        batch_size=64, steps=3, log_every=1, progress=False)
+    assert history["loss"][0] > 1e-2 and history["loss"][-1] < 1e-8
+    assert opt.state[opt._params[0]]["func_evals"] > 3  # several evaluations per step
+
+    class Lazy(torch.optim.SGD):
+        def step(self, closure=None):
+            return None
+
+    with pytest.raises(RuntimeError, match="never called the closure"):
+        train.fit(model, Lazy(model.parameters(), lr=0.1), mse, (x.float(), y.float()),
+                  batch_size=8, steps=1, progress=False)

@@ -68,6 +68,332 @@ class StepScheduler(Callback):
         self.scheduler.load_state_dict(state)
 
 
+class LearningRateMonitor(Callback):
+    """Record the learning rate each optimiser step used (one value per parameter group).
+
+    It reads ``optimizer.param_groups`` in ``on_step_end``, after the step and before any
+    :class:`StepScheduler` that follows it in the callbacks has moved the rate on, so it must come
+    *before* them (checked when training begins). ``steps[i]`` used ``lrs[i]``.
+    """
+
+    def __init__(self):
+        self.steps: list[int] = []
+        self.lrs: list[list[float]] = []
+
+    @property
+    def lr(self) -> list[float]:
+        """The rates of the first parameter group, one per recorded step."""
+        return [group[0] for group in self.lrs]
+
+    def on_train_begin(self, trainer):
+        for cb in trainer.callbacks:
+            if cb is self:
+                break
+            if isinstance(cb, StepScheduler):
+                raise ValueError("LearningRateMonitor must come before the StepScheduler in the "
+                                 "callbacks, to record the rate a step used before it changes")
+
+    def on_step_end(self, trainer, logs):
+        self.steps.append(trainer.step)
+        self.lrs.append([float(group["lr"]) for group in trainer.optimizer.param_groups])
+
+    def state_dict(self):
+        return {"steps": list(self.steps), "lrs": [list(g) for g in self.lrs]}
+
+    def load_state_dict(self, state):
+        self.steps, self.lrs = list(state["steps"]), [list(g) for g in state["lrs"]]
+
+
+class EMA(Callback):
+    """An exponential moving average of ``model``'s parameters, updated after every step:
+
+        avg_0 = theta_0 (the weights when training begins),
+        avg_t = decay * avg_{t-1} + (1 - decay) * theta_t,
+
+    so ``avg_t = decay^t theta_0 + (1 - decay) sum_{s=1..t} decay^(t-s) theta_s``. This is
+    ``torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay))``
+    updated once before training and after every step. With ``buffers=True`` the floating-point
+    buffers (batch-norm statistics) are averaged too (``use_buffers=True`` there); other buffers are
+    always the model's own. Training never sees the average: ``with ema.averaged(): ...`` runs code
+    with the averages in the model and puts the trained weights back afterwards.
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float, *, buffers: bool = False):
+        from .checks import real_number
+
+        if not isinstance(model, torch.nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        decay = real_number(decay, "decay")
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"decay must be in (0, 1), got {decay}")
+        self.model, self.decay, self.buffers = model, decay, bool(buffers)
+        self.average: list[torch.Tensor] | None = None  # set when training begins, or by a checkpoint
+        self.updates = 0
+        self._swapped = False
+
+    def _tensors(self) -> list[torch.Tensor]:
+        tensors = [p.detach() for p in self.model.parameters()]
+        if self.buffers:
+            tensors += [b.detach() for b in self.model.buffers() if b.is_floating_point()]
+        return tensors
+
+    def on_train_begin(self, trainer):
+        if trainer.model is not self.model:
+            raise ValueError("the EMA callback averages another model than the trainer's")
+        if self.average is None:
+            self.average = [t.clone() for t in self._tensors()]
+
+    @torch.no_grad()
+    def on_step_end(self, trainer, logs):
+        if self._swapped:
+            raise RuntimeError("the model holds the averaged weights: leave ema.averaged() first")
+        for avg, t in zip(self.average, self._tensors()):
+            avg.lerp_(t, 1.0 - self.decay)
+        self.updates += 1
+
+    @torch.no_grad()
+    def _swap(self) -> None:
+        for avg, t in zip(self.average, self._tensors()):
+            kept = t.clone()
+            t.copy_(avg)
+            avg.copy_(kept)
+        self._swapped = not self._swapped
+
+    def averaged(self):
+        """A context in which the model holds the averaged weights (restored on exit)."""
+        import contextlib
+
+        if self.average is None:
+            raise RuntimeError("nothing averaged yet: train with this callback first")
+        if self._swapped:
+            raise RuntimeError("the model already holds the averaged weights")
+
+        @contextlib.contextmanager
+        def swapped():
+            self._swap()
+            try:
+                yield self.model
+            finally:
+                self._swap()
+
+        return swapped()
+
+    def state_dict(self):
+        average = None if self.average is None else [a.clone() for a in self.average]
+        return {"decay": self.decay, "updates": self.updates, "average": average}
+
+    def load_state_dict(self, state):
+        if state["decay"] != self.decay:
+            raise ValueError(f"the checkpoint's EMA has decay {state['decay']}, this one {self.decay}")
+        average = state["average"]
+        if average is not None:
+            tensors = self._tensors()
+            if [tuple(a.shape) for a in average] != [tuple(t.shape) for t in tensors]:
+                raise ValueError("the checkpoint's EMA averages tensors of other shapes than the model's")
+            average = [a.to(t.device, t.dtype) for a, t in zip(average, tensors)]
+        self.average, self.updates = average, state["updates"]
+
+
+class Evaluate(Callback):
+    """Every ``every`` steps (default: at the end of each epoch) call ``fn(model)``, with the model in
+    eval mode and without gradients, and keep a row ``{"step", "epoch", **metrics}`` in ``rows``:
+    a metric may be anything one can compute from the model (Keras-style metrics need not be
+    tensor expressions). ``fn`` returns a number (kept as ``"metric"``) or a dict of numbers.
+    """
+
+    def __init__(self, fn: Callable, *, every: int | None = None):
+        if not callable(fn):
+            raise TypeError(f"fn must be callable (model -> number or dict), got {type(fn).__name__}")
+        if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
+            raise ValueError(f"every must be a positive int or None (once per epoch), got {every!r}")
+        self.fn, self.every = fn, every
+        self.rows: list[dict] = []
+
+    def __getitem__(self, key: str) -> list[float]:
+        return [row[key] for row in self.rows if key in row]
+
+    def latest(self, step: int) -> dict | None:
+        """The row evaluated at ``step``, if there is one."""
+        return self.rows[-1] if self.rows and self.rows[-1]["step"] == step else None
+
+    def on_step_end(self, trainer, logs):
+        if trainer.step % (self.every or trainer.steps_per_epoch) == 0:
+            self.evaluate(trainer)
+
+    def evaluate(self, trainer) -> dict:
+        model, was_training = trainer.model, trainer.model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                out = self.fn(model)
+        finally:
+            model.train(was_training)
+        metrics = out if isinstance(out, dict) else {"metric": out}
+        row = {"step": trainer.step, "epoch": trainer.step / trainer.steps_per_epoch}
+        for key, value in metrics.items():
+            if isinstance(value, torch.Tensor) and value.numel() == 1:
+                value = value.item()
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"metric {key!r} must be a number, got {type(value).__name__}")
+            row[key] = float(value)
+        self.rows.append(row)
+        return row
+
+    def state_dict(self):
+        return {"rows": [dict(r) for r in self.rows]}
+
+    def load_state_dict(self, state):
+        self.rows = [dict(r) for r in state["rows"]]
+
+
+class _BestSoFar(Callback):
+    """Follow one metric of an :class:`Evaluate` (given, and earlier in the callbacks) or of a
+    function ``model -> number`` (evaluated here, every ``every`` steps); keep the best value.
+
+    A value improves on the best when it is lower by more than ``min_delta`` (``mode="min"``) or
+    higher by more than ``min_delta`` (``mode="max"``); a nan never improves.
+    """
+
+    def __init__(self, source, key: str | None, mode: str, min_delta: float, every: int | None):
+        from .checks import real_number
+
+        if isinstance(source, Evaluate):
+            if every is not None:
+                raise ValueError("every belongs to the Evaluate callback given as the source")
+            if key is None:
+                raise ValueError("name the key of the Evaluate callback's metrics to follow")
+            self.evaluate, self._owns = source, False
+        elif callable(source):
+            self.evaluate, self._owns = Evaluate(source, every=every), True
+        else:
+            raise TypeError("source must be an Evaluate callback or a function model -> number, "
+                            f"got {type(source).__name__}")
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        min_delta = real_number(min_delta, "min_delta")
+        if min_delta < 0:
+            raise ValueError(f"min_delta must be >= 0, got {min_delta}")
+        self.key, self.mode, self.min_delta = key or "metric", mode, min_delta
+        self.best: float | None = None
+        self.best_step: int | None = None
+
+    def on_train_begin(self, trainer):
+        if self._owns:
+            self.evaluate.on_train_begin(trainer)
+            return
+        index = {id(cb): i for i, cb in enumerate(trainer.callbacks)}
+        if id(self.evaluate) not in index or index[id(self.evaluate)] > index[id(self)]:
+            raise ValueError(f"the Evaluate callback that {type(self).__name__} follows must be "
+                             "among the trainer's callbacks, before it")
+
+    def _improves(self, value: float) -> bool:
+        if self.best is None:
+            return value == value  # anything but nan
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def _check(self, trainer, logs) -> bool | None:
+        """None if nothing was evaluated at this step, else whether the value improved (and then
+        it is the new best)."""
+        if self._owns:
+            self.evaluate.on_step_end(trainer, logs)
+        row = self.evaluate.latest(trainer.step)
+        if row is None:
+            return None
+        if self.key not in row:
+            raise KeyError(f"no metric {self.key!r} among {sorted(set(row) - {'step', 'epoch'})}")
+        if not self._improves(row[self.key]):
+            return False
+        self.best, self.best_step = row[self.key], trainer.step
+        return True
+
+    def state_dict(self):
+        state = {"best": self.best, "best_step": self.best_step}
+        if self._owns:
+            state["evaluate"] = self.evaluate.state_dict()
+        return state
+
+    def load_state_dict(self, state):
+        self.best, self.best_step = state["best"], state["best_step"]
+        if self._owns:
+            self.evaluate.load_state_dict(state["evaluate"])
+
+
+class EarlyStopping(_BestSoFar):
+    """Stop once ``patience`` evaluations in a row have not improved on the best (see
+    :class:`_BestSoFar` for the source and ``mode``/``min_delta``), and with ``restore_best`` put
+    the best evaluation's weights back in the model when training ends (stopped or not).
+
+    A run that stopped stays stopped when it is resumed from its checkpoint.
+    """
+
+    def __init__(self, source, key: str | None = None, *, patience: int, mode: str = "min",
+                 min_delta: float = 0.0, every: int | None = None, restore_best: bool = True):
+        super().__init__(source, key, mode, min_delta, every)
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+            raise ValueError(f"patience must be a positive int, got {patience!r}")
+        self.patience, self.restore_best = patience, restore_best
+        self.wait = 0
+        self.stopped_step: int | None = None
+        self.best_weights: dict | None = None
+
+    def on_train_begin(self, trainer):
+        super().on_train_begin(trainer)
+        if self.stopped_step is not None:
+            trainer.stop_training = True
+
+    def on_step_end(self, trainer, logs):
+        improved = self._check(trainer, logs)
+        if improved is None:
+            return
+        if improved:
+            self.wait = 0
+            if self.restore_best:
+                self.best_weights = {k: v.detach().clone()
+                                     for k, v in trainer.model.state_dict().items()}
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            self.stopped_step = trainer.step
+            trainer.stop_training = True
+
+    def on_train_end(self, trainer):
+        if self.restore_best and self.best_weights is not None:
+            trainer.model.load_state_dict(self.best_weights)
+
+    def state_dict(self):
+        return {**super().state_dict(), "wait": self.wait, "stopped_step": self.stopped_step,
+                "best_weights": self.best_weights}
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        self.wait, self.stopped_step = state["wait"], state["stopped_step"]
+        self.best_weights = state["best_weights"]
+
+
+class SaveBest(_BestSoFar):
+    """Write a checkpoint to ``path`` (with :meth:`Trainer.save_checkpoint`, atomically) each time
+    the followed metric improves (see :class:`_BestSoFar`): the post's keep-the-best-model callback.
+    The file's ``"model"`` entry holds the best weights. Put it last among the callbacks, so that the
+    states it saves of the others are this step's.
+    """
+
+    def __init__(self, source, key: str | None = None, *, path: str | os.PathLike,
+                 mode: str = "min", min_delta: float = 0.0, every: int | None = None):
+        super().__init__(source, key, mode, min_delta, every)
+        self.path = Path(path)
+
+    def on_train_begin(self, trainer):
+        super().on_train_begin(trainer)
+        if trainer.checkpoint is not None and trainer.checkpoint.resolve() == self.path.resolve():
+            raise ValueError(f"SaveBest would overwrite the trainer's own checkpoint {self.path}")
+
+    def on_step_end(self, trainer, logs):
+        if self._check(trainer, logs):
+            trainer.save_checkpoint(self.path)
+
+
 def _progress_enabled(progress: bool | None) -> bool:
     if progress is not None:
         return progress
@@ -197,19 +523,32 @@ class Trainer:
         return tuple(t[index] for t in self.data)
 
     def _train_step(self, batch) -> dict:
+        """One optimiser step on ``batch``. The optimiser gets a closure that recomputes the loss
+        and its gradients, so optimisers that evaluate more than once per step (Heun, L-BFGS)
+        train through the same loop; the logged loss and metrics are those of the first
+        evaluation, at the step's starting point."""
         self.model.train()
-        self.optimizer.zero_grad(set_to_none=True)
-        out = self.loss_fn(self.model, *batch)
-        loss, metrics = out if isinstance(out, tuple) else (out, {})
-        if loss.ndim != 0:
-            raise ValueError(f"loss_fn must return a scalar loss, got shape {tuple(loss.shape)}")
-        loss.backward()
-        self.optimizer.step()
-        logs = {"loss": loss.detach(), **{k: v.detach() for k, v in metrics.items()}}
-        for key, value in logs.items():
+        first: dict = {}
+
+        def closure():
+            self.optimizer.zero_grad(set_to_none=True)
+            out = self.loss_fn(self.model, *batch)
+            loss, metrics = out if isinstance(out, tuple) else (out, {})
+            if loss.ndim != 0:
+                raise ValueError(f"loss_fn must return a scalar loss, got shape {tuple(loss.shape)}")
+            loss.backward()
+            if not first:
+                first.update(loss=loss.detach(), **{k: v.detach() for k, v in metrics.items()})
+            return loss
+
+        self.optimizer.step(closure)
+        if not first:
+            raise RuntimeError(f"{type(self.optimizer).__name__}.step(closure) never called the "
+                               "closure: the trainer's optimiser must evaluate it")
+        for key, value in first.items():
             self._sums[key] = self._sums.get(key, 0.0) + value.float()
         self._count += 1
-        return logs
+        return first
 
     def _log_row(self) -> dict:
         """Means since the last row (one host sync per row, none per step)."""
