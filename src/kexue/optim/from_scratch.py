@@ -1,0 +1,120 @@
+"""Optimisers written from scratch on ``torch.optim.Optimizer``
+(Su Jianlin, https://spaces.ac.cn/archives/5879).
+
+The post shows that an optimiser is a small object: hyperparameters, per-parameter state, and an
+update rule applied to every parameter. In PyTorch the three pieces are
+
+* ``param_groups``: a list of dicts, each holding some ``params`` and the hyperparameters that
+  apply to them (``lr``, ``momentum``, ...), with ``defaults`` filling in what a group leaves out;
+* ``state``: a dict from each parameter to its own state (a momentum buffer, Adam's moments);
+* ``step(closure=None)``: read ``p.grad`` for every parameter, update ``p`` and its state; if a
+  ``closure`` is given, call it first to (re)compute the loss and the gradients.
+
+``state_dict()`` / ``load_state_dict()`` come with the base class and save both, so a run can
+be stopped and resumed exactly. The two classes here follow the update rules of ``torch.optim.SGD``
+and ``torch.optim.Adam`` (the tests check them step for step):
+
+SGD with momentum ``mu``, dampening ``tau``, weight decay ``lambda``:
+    d = g + lambda p;   b <- d (first step), b <- mu b + (1 - tau) d (later);
+    p <- p - lr (d + mu b)  (Nesterov)   or   p <- p - lr b.
+
+Adam with ``(beta1, beta2)``, ``eps`` and L2 weight decay ``lambda`` (added to the gradient):
+    d = g + lambda p;   m <- beta1 m + (1 - beta1) d;   v <- beta2 v + (1 - beta2) d^2;
+    p <- p - lr / (1 - beta1^t) * m / (sqrt(v / (1 - beta2^t)) + eps).
+"""
+from __future__ import annotations
+
+import torch
+
+from ..checks import real_number
+
+
+def _nonnegative(value, name: str) -> float:
+    value = real_number(value, name)
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return value
+
+
+def _unit_interval(value, name: str) -> float:
+    """``value`` if it is a real number in ``[0, 1)`` (a decay rate of a moving average)."""
+    value = real_number(value, name)
+    if not 0 <= value < 1:
+        raise ValueError(f"{name} must be in [0, 1), got {value}")
+    return value
+
+
+def _call(closure):
+    """The loss from ``closure()`` with gradients enabled (``step`` itself runs without them)."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
+
+
+class SGD(torch.optim.Optimizer):
+    """Stochastic gradient descent with (Nesterov) momentum and L2 weight decay, as ``torch.optim.SGD``."""
+
+    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False):
+        lr, weight_decay = _nonnegative(lr, "lr"), _nonnegative(weight_decay, "weight_decay")
+        momentum, dampening = _unit_interval(momentum, "momentum"), _unit_interval(dampening, "dampening")
+        if nesterov and (momentum == 0 or dampening != 0):
+            raise ValueError("nesterov momentum needs momentum > 0 and dampening = 0")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=bool(nesterov)))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = _call(closure)
+        for group in self.param_groups:
+            lr, mu, tau = group["lr"], group["momentum"], group["dampening"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                d = p.grad.add(p, alpha=group["weight_decay"]) if group["weight_decay"] else p.grad
+                if mu:
+                    state = self.state[p]
+                    if "momentum_buffer" not in state:
+                        state["momentum_buffer"] = d.clone()
+                    else:
+                        state["momentum_buffer"].mul_(mu).add_(d, alpha=1 - tau)
+                    buf = state["momentum_buffer"]
+                    d = d.add(buf, alpha=mu) if group["nesterov"] else buf
+                p.add_(d, alpha=-lr)
+        return loss
+
+
+class Adam(torch.optim.Optimizer):
+    """Adam (Kingma and Ba, 2015) with L2 weight decay added to the gradient, as ``torch.optim.Adam``."""
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0):
+        lr, weight_decay = _nonnegative(lr, "lr"), _nonnegative(weight_decay, "weight_decay")
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        betas = (_unit_interval(betas[0], "beta1"), _unit_interval(betas[1], "beta2"))
+        eps = _nonnegative(eps, "eps")
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = _call(closure)
+        for group in self.param_groups:
+            (beta1, beta2), eps = group["betas"], group["eps"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                d = p.grad.add(p, alpha=group["weight_decay"]) if group["weight_decay"] else p.grad
+                state = self.state[p]
+                if not state:
+                    state["step"] = 0
+                    state["exp_avg"] = torch.zeros_like(p)     # m: mean of the gradients
+                    state["exp_avg_sq"] = torch.zeros_like(p)  # v: mean of their squares
+                state["step"] += 1
+                t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
+                m.lerp_(d, 1 - beta1)
+                v.mul_(beta2).addcmul_(d, d, value=1 - beta2)
+                denom = (v.sqrt() / (1 - beta2 ** t) ** 0.5).add_(eps)
+                p.addcdiv_(m, denom, value=-group["lr"] / (1 - beta1 ** t))
+        return loss
