@@ -3,3 +3,9 @@ from .linalg import linear_autoencoder  # noqa: F401  svd-linear-autoencoder
 from .linalg import matrix_exp  # noqa: F401  det-exp-trace-hutchinson
 from .linalg import nonsquare  # noqa: F401  injective-flow-density
 from .linalg import rank_one_exp  # noqa: F401  rank-one-exp-flow
+from .optim import accumulation  # noqa: F401  accumulation-mnist
+from .optim import heun  # noqa: F401  heun-vs-sgd-mnist
+from .regularize import lipschitz  # noqa: F401  lipschitz-mnist
+from . import layers  # noqa: F401  mnist-callbacks
+from .optim import layerwise  # noqa: F401  layerwise-lr-mnist
+from .optim import adaptive  # noqa: F401  adaptive-optimisers-2d
