@@ -53,6 +53,41 @@ def test_positive_rejects_non_finite_and_non_numbers():
         checks.positive("2", "mass")
 
 
+# -- non_negative and fraction -------------------------------------------------------------------
+@pytest.mark.parametrize("value", [0, -0.0, 2.5, np.float32(0.25)])
+def test_non_negative_returns_a_float(value):
+    out = checks.non_negative(value, "eps")
+    assert type(out) is float and out == float(value)
+
+
+def test_non_negative_rejects_negative_non_finite_and_non_numbers():
+    with pytest.raises(ValueError, match="eps must be >= 0, got -1e-08"):
+        checks.non_negative(-1e-8, "eps")
+    with pytest.raises(ValueError, match="eps must be finite, got inf"):
+        checks.non_negative(math.inf, "eps")
+    with pytest.raises(TypeError, match="eps must be a real number, got str"):
+        checks.non_negative("0", "eps")
+
+
+@pytest.mark.parametrize("value", [0, 0.5, 0.999, np.float64(0.9)])
+def test_fraction_returns_a_float(value):
+    out = checks.fraction(value, "beta")
+    assert type(out) is float and out == float(value)
+
+
+@pytest.mark.parametrize("value, got", [(1, "1.0"), (1.5, "1.5"), (-0.1, "-0.1")])
+def test_fraction_rejects_values_outside_zero_to_one(value, got):
+    with pytest.raises(ValueError, match=rf"beta must be in \[0, 1\), got {got}"):
+        checks.fraction(value, "beta")
+
+
+def test_fraction_rejects_non_finite_and_non_numbers():
+    with pytest.raises(ValueError, match="beta must be finite, got nan"):
+        checks.fraction(math.nan, "beta")
+    with pytest.raises(TypeError, match="beta must be a real number, got bool"):
+        checks.fraction(False, "beta")
+
+
 # -- positive_int --------------------------------------------------------------------------------
 @pytest.mark.parametrize("value", [1, 7, np.int64(3), np.uint8(200)])
 def test_positive_int_returns_an_int(value):
@@ -65,6 +100,19 @@ def test_positive_int_returns_an_int(value):
 def test_positive_int_rejects_everything_else_with_a_value_error(value, got):
     with pytest.raises(ValueError, match=f"terms must be a positive int, got {got}"):
         checks.positive_int(value, "terms")
+
+
+# -- non_negative_int ----------------------------------------------------------------------------
+@pytest.mark.parametrize("value", [0, 7, np.int64(3)])
+def test_non_negative_int_returns_an_int(value):
+    out = checks.non_negative_int(value, "seed")
+    assert type(out) is int and out == int(value)
+
+
+@pytest.mark.parametrize("value, got", [(-1, "-1"), (1.0, "1.0"), (False, "False"), ("3", "'3'")])
+def test_non_negative_int_rejects_everything_else_with_a_value_error(value, got):
+    with pytest.raises(ValueError, match=f"seed must be a non-negative int, got {got}"):
+        checks.non_negative_int(value, "seed")
 
 
 # -- float_tensor --------------------------------------------------------------------------------
@@ -149,3 +197,25 @@ def test_float_tensor_checks_type_before_shape_before_values():
         checks.float_tensor(torch.ones(3, dtype=torch.int64), "A", ndim=2)
     with pytest.raises(ValueError, match="2-D"):
         checks.float_tensor(torch.full((3,), math.nan), "A", ndim=2)
+
+
+# -- label_tensor --------------------------------------------------------------------------------
+def test_label_tensor_passes_int64_labels_through():
+    y = torch.tensor([3, 0, 9])
+    assert checks.label_tensor(y, "y", n=3) is y
+
+
+@pytest.mark.parametrize("y, got", [(torch.tensor([1.0, 2.0]), "torch.float32"),
+                                    (torch.tensor([1, 2], dtype=torch.int32), "torch.int32"),
+                                    ([1, 2], "list")])
+def test_label_tensor_rejects_other_types(y, got):
+    with pytest.raises(TypeError, match=f"y must be an int64 tensor of class labels, got {got}"):
+        checks.label_tensor(y, "y", n=2)
+
+
+def test_label_tensor_rejects_other_shapes():
+    with pytest.raises(ValueError, match=r"y must have shape \(3,\), one label per sample, got \(2"):
+        checks.label_tensor(torch.tensor([1, 2]), "y", n=3)
+    with pytest.raises(ValueError, match=r"got \(3, 1\)"):
+        checks.label_tensor(torch.zeros(3, 1, dtype=torch.int64), "y", n=3)
+

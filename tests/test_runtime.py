@@ -71,3 +71,20 @@ def test_float64_work_skips_mps(monkeypatch):
 
 def test_checkout_is_this_repository():
     assert runtime.checkout() == ROOT
+
+
+def test_cpu_threads_sets_the_count_on_the_cpu_only_and_restores_it():
+    before = torch.get_num_threads()
+    other = before + 1  # a count that differs from the current one
+    with runtime.cpu_threads(other):
+        assert torch.get_num_threads() == other
+    assert torch.get_num_threads() == before
+    with runtime.cpu_threads(other, "cpu"):
+        assert torch.get_num_threads() == other
+    with runtime.cpu_threads(other, torch.device("meta")):  # not the CPU: left alone
+        assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError, match="boom"), runtime.cpu_threads(other):
+        raise RuntimeError("boom")
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="n must be a positive int, got 0"), runtime.cpu_threads(0):
+        pass

@@ -20,15 +20,6 @@ def mse(model, x, y):
     return (err ** 2).mean(), {"mae": err.abs().mean()}
 
 
-class InterruptAt(train.Callback):
-    def __init__(self, step):
-        self.step = step
-
-    def on_step_end(self, trainer, logs):
-        if trainer.step == self.step:
-            raise KeyboardInterrupt
-
-
 def states_equal(a, b):
     if isinstance(a, torch.Tensor):
         return isinstance(b, torch.Tensor) and torch.equal(a, b)
@@ -48,7 +39,7 @@ def test_interrupted_and_resumed_run_is_bit_identical(tmp_path, interrupt_at):
     ckpt = tmp_path / "run.pt"
     model2, opt2, data2 = make_problem()
     first = train.Trainer(model2, opt2, mse, data2, batch_size=16, seed=1, checkpoint=ckpt,
-                          callbacks=[InterruptAt(interrupt_at)], progress=False)
+                          callbacks=[train.InterruptAt(interrupt_at)], progress=False)
     with pytest.raises(KeyboardInterrupt):
         first.fit(steps=30)
     assert ckpt.exists() and torch.load(ckpt, weights_only=False)["step"] == interrupt_at
@@ -62,6 +53,11 @@ def test_interrupted_and_resumed_run_is_bit_identical(tmp_path, interrupt_at):
     assert states_equal(model.state_dict(), model3.state_dict())
     assert states_equal(opt.state_dict(), opt3.state_dict())
     assert reference.history.rows == resumed.history.rows
+
+
+def test_interrupt_at_needs_a_step_number():
+    with pytest.raises(ValueError, match="step must be a positive int, got 0"):
+        train.InterruptAt(0)
 
 
 def test_history_has_rows_per_epoch_and_the_loss_falls():

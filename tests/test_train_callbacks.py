@@ -41,15 +41,6 @@ class Snapshots(train.Callback):
         self.params.append([p.detach().clone() for p in self.model.parameters()])
 
 
-class InterruptAt(train.Callback):
-    def __init__(self, step):
-        self.step = step
-
-    def on_step_end(self, trainer, logs):
-        if trainer.step == self.step:
-            raise KeyboardInterrupt
-
-
 # -- learning rates -------------------------------------------------------------------------------
 def test_learning_rate_monitor_records_the_rate_each_step_used():
     model, opt, data = make_problem()
@@ -339,7 +330,8 @@ def test_ema_and_early_stopping_resume_exactly(tmp_path, interrupt_at):
     ckpt = tmp_path / "run.pt"
     model2, opt2, _ = make_problem()
     with pytest.raises(KeyboardInterrupt):
-        run_with_callbacks(model2, opt2, data, checkpoint=ckpt, extra=[InterruptAt(interrupt_at)])
+        run_with_callbacks(model2, opt2, data, checkpoint=ckpt,
+                           extra=[train.InterruptAt(interrupt_at)])
     torch.manual_seed(12345)
     model3, opt3, _ = make_problem(seed=5)
     resumed, ema, evaluate, stopper = run_with_callbacks(model3, opt3, data, checkpoint=ckpt)
@@ -405,7 +397,7 @@ def test_save_best_resumed_does_not_overwrite_a_better_file(tmp_path):
     saver = train.SaveBest(lambda m: next(feed), path=best, every=1)
     with pytest.raises(KeyboardInterrupt):
         train.fit(model, opt, mse, data, batch_size=16, steps=6, checkpoint=ckpt, progress=False,
-                  callbacks=[saver, InterruptAt(3)])
+                  callbacks=[saver, train.InterruptAt(3)])
     assert torch.load(best, weights_only=False)["step"] == 2
     saver2 = train.SaveBest(lambda m: next(feed), path=best, every=1)
     train.fit(model, opt, mse, data, batch_size=16, steps=6, checkpoint=ckpt, progress=False,

@@ -13,7 +13,8 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 
-__all__ = ["real_number", "positive", "positive_int", "float_tensor"]
+__all__ = ["real_number", "positive", "non_negative", "fraction", "positive_int",
+           "non_negative_int", "float_tensor", "label_tensor"]
 
 
 def real_number(value, name: str) -> float:
@@ -33,10 +34,34 @@ def positive(value, name: str) -> float:
     return value
 
 
+def non_negative(value, name: str) -> float:
+    """``value`` as a float, if it is a finite real number >= 0."""
+    value = real_number(value, name)
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return value
+
+
+def fraction(value, name: str) -> float:
+    """``value`` as a float, if it is a real number in [0, 1) (a decay rate, a momentum)."""
+    value = real_number(value, name)
+    if not 0 <= value < 1:
+        raise ValueError(f"{name} must be in [0, 1), got {value}")
+    return value
+
+
 def positive_int(value, name: str) -> int:
     """``value`` as an int, if it is an integer >= 1 (a bool or a float is not; ValueError either way)."""
     if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def non_negative_int(value, name: str) -> int:
+    """``value`` as an int, if it is an integer >= 0 (a bool or a float is not; ValueError
+    either way)."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:
+        raise ValueError(f"{name} must be a non-negative int, got {value!r}")
     return int(value)
 
 
@@ -70,3 +95,14 @@ def float_tensor(t, name: str, *, ndim: int | None = None, nonempty: bool = Fals
         raise ValueError(f"{name} must be finite, got {bad} non-finite entries (nan or inf) of "
                          f"{t.numel()}")
     return t
+
+
+def label_tensor(y, name: str, *, n: int) -> torch.Tensor:
+    """``y`` if it is an int64 tensor of ``n`` class labels, shape ``(n,)``."""
+    if not isinstance(y, torch.Tensor) or y.dtype != torch.int64:
+        raise TypeError(f"{name} must be an int64 tensor of class labels, got "
+                        f"{getattr(y, 'dtype', type(y).__name__)}")
+    if y.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},), one label per sample, got "
+                         f"{tuple(y.shape)}")
+    return y

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from . import data, runtime, train
-from .checks import float_tensor, positive, positive_int, real_number
+from . import classifier, runtime, train
+from .checks import float_tensor, fraction, label_tensor, non_negative, positive, positive_int
+from .checks import real_number
 from .experiments import experiment
 
 
@@ -138,9 +138,7 @@ def gradient_reversal(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
     """The identity forward, ``-scale`` times the gradient backward (Ganin and Lempitsky, 2015):
     layers before it descend on what layers after it ascend. The same as
     ``(1 + scale) * x.detach() - scale * x``."""
-    scale = real_number(scale, "scale")
-    if scale < 0:
-        raise ValueError(f"scale must be >= 0, got {scale}")
+    scale = non_negative(scale, "scale")
     return _GradientReversal.apply(float_tensor(x, "x"), scale)
 
 
@@ -195,11 +193,7 @@ def center_loss(features: torch.Tensor, labels: torch.Tensor, centers: torch.Ten
     """
     float_tensor(features, "features", ndim=2, nonempty=True)
     float_tensor(centers, "centers", ndim=2, nonempty=True)
-    if not isinstance(labels, torch.Tensor) or labels.dtype != torch.int64:
-        raise TypeError(f"labels must be an int64 tensor, got "
-                        f"{getattr(labels, 'dtype', type(labels).__name__)}")
-    if labels.shape != features.shape[:1]:
-        raise ValueError(f"labels must have shape ({features.shape[0]},), got {tuple(labels.shape)}")
+    label_tensor(labels, "labels", n=len(features))
     if centers.shape[1] != features.shape[1]:
         raise ValueError(f"centers must have {features.shape[1]} columns like features, got "
                          f"{centers.shape[1]}")
@@ -266,18 +260,6 @@ class ActivationRecorder:
 
 
 # -- the chapter's MNIST run --------------------------------------------------------------------
-def mlp(hidden: int = 256, *, depth: int = 2, seed: int = 0) -> nn.Sequential:
-    """``784 -> hidden -> ... -> 10`` with a trainable-beta :class:`Swish` after each hidden layer."""
-    hidden, depth = positive_int(hidden, "hidden"), positive_int(depth, "depth")
-    with torch.random.fork_rng(devices=[]):  # seeded initialisation, the global RNG left alone
-        torch.manual_seed(seed)
-        layers, width = [], 784
-        for _ in range(depth):
-            layers += [nn.Linear(width, hidden), Swish()]
-            width = hidden
-        return nn.Sequential(*layers, nn.Linear(width, 10))
-
-
 def warmup_cosine(optimizer: torch.optim.Optimizer, *, warmup: int, total: int,
                   floor: float = 0.0) -> torch.optim.lr_scheduler.LRScheduler:
     """Per-step schedule: a linear warmup ``lr (t + 1) / warmup`` for steps ``t < warmup``, then a
@@ -287,9 +269,7 @@ def warmup_cosine(optimizer: torch.optim.Optimizer, *, warmup: int, total: int,
     warmup, total = positive_int(warmup, "warmup"), positive_int(total, "total")
     if warmup >= total:
         raise ValueError(f"warmup ({warmup}) must be shorter than total ({total})")
-    floor = real_number(floor, "floor")
-    if not 0 <= floor < 1:
-        raise ValueError(f"floor must be in [0, 1), got {floor}")
+    floor = fraction(floor, "floor")
     sched = torch.optim.lr_scheduler
     eta_min = floor * optimizer.param_groups[0]["lr"]  # read before LinearLR lowers the rate
     if warmup == 1:
@@ -301,28 +281,14 @@ def warmup_cosine(optimizer: torch.optim.Optimizer, *, warmup: int, total: int,
     return sched.SequentialLR(optimizer, [first, cosine], milestones=[warmup])
 
 
-def classification_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
-    """Cross-entropy of ``model(x)`` against labels ``y``, and the accuracy (a ``kexue.train`` loss)."""
-    logits = model(x)
-    return F.cross_entropy(logits, y), {"acc": (logits.argmax(1) == y).float().mean()}
-
-
 def _mnist_splits(config: dict, device: torch.device) -> dict:
-    """A seeded train/validation split of the MNIST training set, and the first test images."""
-    images, labels = data.mnist("train")
+    """A seeded random ``n_train + n_val`` of the MNIST training images, cut into a training and
+    a validation set, and the first ``n_test`` test images."""
     n_train, n_val = config["n_train"], config["n_val"]
-    if n_train + n_val > len(images):
-        raise ValueError(f"n_train + n_val must be at most {len(images)}, got {n_train + n_val}")
-    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(config["seed"]))
-    test_images, test_labels = data.mnist("test")
-    n_test = min(config["n_test"], len(test_images))
-
-    def part(imgs, labs):
-        return data.as_float(imgs, device=device), labs.to(device)
-
-    return {"train": part(images[order[:n_train]], labels[order[:n_train]]),
-            "val": part(images[order[n_train:n_train + n_val]], labels[order[n_train:n_train + n_val]]),
-            "test": part(test_images[:n_test], test_labels[:n_test])}
+    x, y, x_test, y_test = classifier.mnist_subset(n_train + n_val, config["n_test"],
+                                                   config["seed"], device)
+    return {"train": (x[:n_train], y[:n_train]), "val": (x[n_train:], y[n_train:]),
+            "test": (x_test, y_test)}
 
 
 def build_run(config: dict, *, checkpoint=None, best_path=None, device=None) -> dict:
@@ -337,7 +303,8 @@ def build_run(config: dict, *, checkpoint=None, best_path=None, device=None) -> 
     """
     device = device or runtime.device()
     splits = _mnist_splits(config, device)
-    model = mlp(config["hidden"], seed=config["seed"]).to(device)
+    model = classifier.mlp((784, config["hidden"], config["hidden"], 10), activation=Swish,
+                           seed=config["seed"]).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=config["lr"], momentum=0.9)
     schedule = warmup_cosine(optimizer, warmup=config["warmup"], total=config["steps"],
                              floor=config["lr_floor"])
@@ -348,10 +315,9 @@ def build_run(config: dict, *, checkpoint=None, best_path=None, device=None) -> 
         for prefix, weights in (("", contextlib.nullcontext()), ("ema_", ema.averaged())):
             with weights:
                 for split in ("val", "test"):
-                    x, y = splits[split]
-                    loss, metrics = classification_loss(model, x, y)
-                    out[f"{prefix}{split}_loss"] = float(loss)
-                    out[f"{prefix}{split}_acc"] = float(metrics["acc"])
+                    scored = classifier.evaluate(model, *splits[split])
+                    out[f"{prefix}{split}_loss"] = scored["loss"]
+                    out[f"{prefix}{split}_acc"] = scored["acc"]
         return out
 
     evaluate = train.Evaluate(scores, every=config["eval_every"])
@@ -360,17 +326,12 @@ def build_run(config: dict, *, checkpoint=None, best_path=None, device=None) -> 
     callbacks = [train.LearningRateMonitor(), train.StepScheduler(schedule), ema, evaluate, stopper]
     if best_path is not None:
         callbacks.append(train.SaveBest(evaluate, config["monitor"], mode=mode, path=best_path))
-    trainer = train.Trainer(model, optimizer, classification_loss, splits["train"],
+    trainer = train.Trainer(model, optimizer, classifier.classification_loss, splits["train"],
                             batch_size=config["batch_size"], seed=config["seed"],
                             callbacks=callbacks, checkpoint=checkpoint,
                             log_every=config["eval_every"], description="Swish MLP on MNIST")
     return {"trainer": trainer, "model": model, "ema": ema, "evaluate": evaluate,
             "stopper": stopper, "lr": callbacks[0], "splits": splits}
-
-
-def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    with torch.no_grad():
-        return float((model(x).argmax(1) == y).float().mean())
 
 
 @experiment(
@@ -400,7 +361,8 @@ def run_mnist_callbacks(config: dict):
     x_test, y_test = run["splits"]["test"]
     evaluate, stopper = run["evaluate"], run["stopper"]
     last = evaluate.rows[-1]
-    restored_acc = _accuracy(model, x_test, y_test)  # early stopping put the best weights back
+    # early stopping put the best weights back
+    restored_acc = classifier.evaluate(model, x_test, y_test)["acc"]
     same = all(torch.equal(v.cpu(), best_file["model"][k]) for k, v in model.state_dict().items())
     metrics = {
         "test_acc_last": last["test_acc"], "test_acc_ema": last["ema_test_acc"],
@@ -414,15 +376,6 @@ def run_mnist_callbacks(config: dict):
                  "model": model.cpu(), "config": dict(config), "best_step": stopper.best_step,
                  "stopped_step": stopper.stopped_step, "x_test": x_test[:500].cpu()}
     return metrics, artifacts
-
-
-class _InterruptAt(train.Callback):
-    def __init__(self, step: int):
-        self.step = step
-
-    def on_step_end(self, trainer, logs):
-        if trainer.step == self.step:
-            raise KeyboardInterrupt
 
 
 def resume_check(config: dict, interrupt_at: int, directory) -> dict:
@@ -439,7 +392,7 @@ def resume_check(config: dict, interrupt_at: int, directory) -> dict:
     path = Path(directory) / "mnist-callbacks.pt"
     path.unlink(missing_ok=True)
     first = build_run(config, checkpoint=path, device=dev)
-    first["trainer"].callbacks.append(_InterruptAt(interrupt_at))  # last: the others saw the step
+    first["trainer"].callbacks.append(train.InterruptAt(interrupt_at))  # last, after the others
     first["trainer"].progress = False
     with contextlib.suppress(KeyboardInterrupt):
         first["trainer"].fit(steps=config["steps"])

@@ -255,7 +255,7 @@ class _BestSoFar(Callback):
     """
 
     def __init__(self, source, key: str | None, mode: str, min_delta: float, every: int | None):
-        from .checks import real_number
+        from .checks import non_negative
 
         if isinstance(source, Evaluate):
             if every is not None:
@@ -270,9 +270,7 @@ class _BestSoFar(Callback):
                             f"got {type(source).__name__}")
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
-        min_delta = real_number(min_delta, "min_delta")
-        if min_delta < 0:
-            raise ValueError(f"min_delta must be >= 0, got {min_delta}")
+        min_delta = non_negative(min_delta, "min_delta")
         self.key, self.mode, self.min_delta = key or "metric", mode, min_delta
         self.best: float | None = None
         self.best_step: int | None = None
@@ -392,6 +390,21 @@ class SaveBest(_BestSoFar):
     def on_step_end(self, trainer, logs):
         if self._check(trainer, logs):
             trainer.save_checkpoint(self.path)
+
+
+class InterruptAt(Callback):
+    """Raise ``KeyboardInterrupt`` at the end of step ``step``, as a Ctrl-C during it would: the
+    trainer writes its checkpoint and stops. To check that an interrupted run resumes exactly;
+    put it last, so that the other callbacks have seen the step."""
+
+    def __init__(self, step: int):
+        from .checks import positive_int
+
+        self.step = positive_int(step, "step")
+
+    def on_step_end(self, trainer, logs):
+        if trainer.step == self.step:
+            raise KeyboardInterrupt
 
 
 def _progress_enabled(progress: bool | None) -> bool:

@@ -9,8 +9,8 @@ import torch
 from matplotlib.figure import Figure
 
 from kexue import train
+from kexue.classifier import classification_loss, mlp
 from kexue.optim import heun, surfaces
-from kexue.optim.accumulation import classification_loss, mlp
 from kexue.optim.dynamics import loglog_slope
 
 F64 = torch.float64
@@ -146,7 +146,7 @@ def test_the_trainer_runs_heun_like_a_hand_loop():
     loss at each step's starting point."""
     g = torch.Generator().manual_seed(0)
     x, y = torch.rand(40, 784, generator=g, dtype=F64), torch.randint(0, 10, (40,), generator=g)
-    a, b = mlp(8, seed=2).double(), mlp(8, seed=2).double()
+    a, b = (mlp((784, 8, 8, 10), seed=2).double() for _ in range(2))
     history = train.Trainer(a, heun.Heun(a.parameters(), lr=0.5), classification_loss, (x, y),
                             batch_size=40, log_every=1).fit(steps=3)
     opt = heun.Heun(b.parameters(), lr=0.5)

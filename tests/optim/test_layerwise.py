@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 from torch import nn
 from torch.nn.utils import parametrize
 
+from kexue.classifier import classification_loss
 from kexue.optim import layerwise as lw
 from kexue.optim import surfaces
 
@@ -168,7 +169,7 @@ def train_steps(model, optimizer, steps=25):
     out = []
     for _ in range(steps):
         optimizer.zero_grad()
-        lw.cross_entropy_loss(model, X, y)[0].backward()
+        classification_loss(model, X, y)[0].backward()
         optimizer.step()
         out.append({k: v.clone() for k, v in lw.effective_parameters(model).items()})
     return out

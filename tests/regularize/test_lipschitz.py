@@ -394,7 +394,7 @@ def test_certified_radius_by_hand_and_under_the_worst_perturbation():
         d = W[y] - W[j]  # rows: W^T (e_y - e_j)
         step = -d / d.norm(dim=1, keepdim=True).clamp_min(1e-300)
         assert bool((((x + 0.999 * radius[:, None] * step) @ W.T).argmax(1) == y).all())
-    with pytest.raises(ValueError, match="integer tensor"):
+    with pytest.raises(TypeError, match="labels must be an int64 tensor"):
         L.certified_radius(logits, torch.tensor([0.0, 1.0]), 1.0)
     with pytest.raises(ValueError, match="lipschitz must be positive"):
         L.certified_radius(logits, torch.tensor([0, 1]), -1.0)

@@ -25,8 +25,10 @@ import time
 import torch
 from torch import nn
 
-from .. import data, runtime, train
+from .. import runtime, train
 from ..checks import positive, positive_int
+from ..classifier import classification_loss, evaluate, mlp, mnist_subset
+from .from_scratch import closure_loss
 from ..experiments import Reference, experiment
 
 
@@ -60,10 +62,7 @@ class _Accumulator:
 
     def _accumulate(self, closure, weight) -> torch.Tensor | None:
         weight = positive(weight, "weight")
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = closure_loss(closure)
         with torch.no_grad():
             for i, p in enumerate(self._params()):
                 if p.grad is None:
@@ -172,7 +171,7 @@ def soft_batch_differences(x: torch.Tensor, y: torch.Tensor, *, k: int, passes: 
                                       ("Accumulate, with batch norm", Accumulate, True)):
         runs = []
         for sizes, wrap in (([n], None), ([n // k] * k, wrapper)):
-            model = mlp(hidden, seed=seed, batch_norm=batch_norm).to(x.device)
+            model = mlp((784, hidden, hidden, 10), seed=seed, batch_norm=batch_norm).to(x.device)
             adam = torch.optim.Adam(model.parameters(), lr=lr)
             train_on_micro_batches(model, wrap(adam, k) if wrap else adam, x, y, sizes, passes)
             runs.append((model, adam))
@@ -187,28 +186,6 @@ def soft_batch_differences(x: torch.Tensor, y: torch.Tensor, *, k: int, passes: 
 
 
 # -- the post's MNIST check (post 6794, section 实验) ----------------------------------------------
-def mlp(hidden: int, *, seed: int, batch_norm: bool = False) -> nn.Sequential:
-    """``784 -> hidden -> hidden -> 10`` with ReLUs (the post's MLP, without its dropout, whose
-    masks would differ between micro-batches and the big batch); ``batch_norm`` adds
-    ``BatchNorm1d`` after each hidden linear layer."""
-    hidden = positive_int(hidden, "hidden")
-    with torch.random.fork_rng(devices=[]):  # seeded initial weights; the global stream is untouched
-        torch.manual_seed(seed)
-        layers: list[nn.Module] = []
-        width = 784
-        for _ in range(2):
-            layers += [nn.Linear(width, hidden), *([nn.BatchNorm1d(hidden)] if batch_norm else []),
-                       nn.ReLU()]
-            width = hidden
-        return nn.Sequential(*layers, nn.Linear(width, 10))
-
-
-def classification_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
-    """Mean cross-entropy over the batch, and the accuracy."""
-    logits = model(x)
-    return nn.functional.cross_entropy(logits, y), {"acc": (logits.argmax(1) == y).float().mean()}
-
-
 @torch.no_grad()
 def max_difference(a: nn.Module, b: nn.Module) -> float:
     """The largest absolute difference between corresponding parameters of two models."""
@@ -218,38 +195,19 @@ def max_difference(a: nn.Module, b: nn.Module) -> float:
     return max(float((p - q).abs().max()) for p, q in zip(pa, pb))
 
 
-@torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
-    """Mean cross-entropy and accuracy of ``model`` on ``(x, y)``, in eval mode."""
-    model.eval()
-    loss, metrics = classification_loss(model, x, y)
-    model.train()
-    return {"loss": float(loss), "acc": float(metrics["acc"])}
-
-
-def mnist_subset(n_train: int, n_test: int, seed: int, device) -> tuple:
-    """``(x_train, y_train, x_test, y_test)``: the first ``n_test`` test images and a seeded random
-    ``n_train`` of the training images, as flat float tensors in ``[0, 1]`` on ``device``."""
-    images, labels = data.mnist("train")
-    if not 1 <= n_train <= len(images):
-        raise ValueError(f"n_train must be in [1, {len(images)}], got {n_train}")
-    pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n_train]
-    test_images, test_labels = data.mnist("test")
-    return (data.as_float(images[pick], device=device), labels[pick].to(device),
-            data.as_float(test_images[:n_test], device=device), test_labels[:n_test].to(device))
-
-
 def compare_batch_sizes(train_data, test_data, *, k: int, micro_batch: int, epochs: int, lr: float,
                         hidden: int, seed: int) -> tuple[dict, dict]:
     """Post 6794's check: Adam on micro-batches of ``micro_batch``; the same wrapped in
     ``Accumulate(., k)``; Adam on batches of ``k * micro_batch``. Same start, same data order,
-    same number of epochs. Returns ``(metrics, artifacts)`` with per-run train/test loss and
-    accuracy, wall time, and the largest parameter difference between the last two runs."""
+    same number of epochs. The network is the post's ReLU MLP ``784 -> hidden -> hidden -> 10``
+    without its dropout, whose masks would differ between micro-batches and the big batch.
+    Returns ``(metrics, artifacts)`` with per-run train/test loss and accuracy, wall time, and the
+    largest parameter difference between the last two runs."""
     runs = {"small batch": (micro_batch, 1), "accumulated": (micro_batch, k),
             "large batch": (micro_batch * k, 1)}
     metrics, models, histories = {}, {}, {}
     for name, (batch, accumulate) in runs.items():
-        model = mlp(hidden, seed=seed).to(train_data[0].device)
+        model = mlp((784, hidden, hidden, 10), seed=seed).to(train_data[0].device)
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
         if accumulate > 1:
             optimizer = Accumulate(optimizer, accumulate)

@@ -32,35 +32,21 @@ from typing import Callable
 import torch
 
 from .. import train
-from ..checks import float_tensor, positive, positive_int, real_number
+from ..checks import float_tensor, fraction, non_negative, positive, positive_int, real_number
 from ..experiments import experiment
 from . import surfaces as _surfaces
+from .from_scratch import closure_loss
 
 __all__ = [
     "sgd_update", "rmsprop_update", "adam_update", "rmsprop_step_bound", "adam_step_bound",
     "RuleOptimizer", "RMSprop", "Adam", "log_cosh_flow", "log_cosh_flow_time",
     "normalised_descent", "OPTIMISERS", "run_optimizer", "sweep", "steps_to", "rotate", "scale",
-    "surface", "compare_on_surfaces", "mlp", "classification_loss", "ParameterTrace", "lockstep",
-    "max_deviation", "plot_trajectories", "plot_losses", "plot_sweep",
+    "surface", "compare_on_surfaces", "ParameterTrace", "lockstep", "max_deviation",
+    "plot_trajectories", "plot_losses", "plot_sweep",
 ]
 
 
 # -- hyper-parameter checks ----------------------------------------------------------------------
-def _fraction(value, name: str) -> float:
-    """``value`` as a float if it is a real number in [0, 1) (a decay rate of a moving average)."""
-    value = real_number(value, name)
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"{name} must be in [0, 1), got {value}")
-    return value
-
-
-def _non_negative(value, name: str) -> float:
-    value = real_number(value, name)
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-    return value
-
-
 def _lr(lr, reference: torch.Tensor):
     """A learning rate: a positive number, or a positive finite tensor that broadcasts against the
     parameter (one rate per row for :func:`sweep`)."""
@@ -79,7 +65,7 @@ def _lr(lr, reference: torch.Tensor):
 def _betas(betas) -> tuple[float, float]:
     if not isinstance(betas, (tuple, list)) or len(betas) != 2:
         raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-    return _fraction(betas[0], "beta1"), _fraction(betas[1], "beta2")
+    return fraction(betas[0], "beta1"), fraction(betas[1], "beta2")
 
 
 def _same_shape(param: torch.Tensor, **tensors: torch.Tensor) -> None:
@@ -103,7 +89,7 @@ def sgd_update(param: torch.Tensor, grad: torch.Tensor, velocity: torch.Tensor, 
     ``v <- momentum v + g``, ``theta <- theta - lr v`` (``momentum = 0``: plain Euler steps).
     Returns the new ``(param, velocity)``; start from ``velocity = 0``."""
     _same_shape(param, grad=grad, velocity=velocity)
-    lr, momentum = _lr(lr, param), _fraction(momentum, "momentum")
+    lr, momentum = _lr(lr, param), fraction(momentum, "momentum")
     velocity = momentum * velocity + grad
     return param - lr * velocity, velocity
 
@@ -120,8 +106,8 @@ def rmsprop_update(param: torch.Tensor, grad: torch.Tensor, square_avg: torch.Te
     state then has size 1 there), so the step keeps the gradient's direction.
     """
     _same_shape(param, grad=grad)
-    lr, alpha = _lr(lr, param), _fraction(alpha, "alpha")
-    eps, weight_decay = _non_negative(eps, "eps"), _non_negative(weight_decay, "weight_decay")
+    lr, alpha = _lr(lr, param), fraction(alpha, "alpha")
+    eps, weight_decay = non_negative(eps, "eps"), non_negative(weight_decay, "weight_decay")
     if weight_decay:
         grad = torch.add(grad, param, alpha=weight_decay)  # g + weight_decay theta
     if not per_coordinate and param.ndim == 0:
@@ -149,7 +135,7 @@ def adam_update(param: torch.Tensor, grad: torch.Tensor, exp_avg: torch.Tensor,
     """
     _same_shape(param, grad=grad, exp_avg=exp_avg, exp_avg_sq=exp_avg_sq)
     lr, (beta1, beta2) = _lr(lr, param), _betas(betas)
-    eps, weight_decay = _non_negative(eps, "eps"), _non_negative(weight_decay, "weight_decay")
+    eps, weight_decay = non_negative(eps, "eps"), non_negative(weight_decay, "weight_decay")
     step = positive_int(step, "step")
     if weight_decay:
         grad = torch.add(grad, param, alpha=weight_decay)  # g + weight_decay theta
@@ -165,7 +151,7 @@ def rmsprop_step_bound(alpha: float) -> float:
     """With ``eps = 0``, ``G_n >= (1 - alpha) g_n^2``, so no RMSprop step moves a coordinate by more
     than ``lr / sqrt(1 - alpha)`` (the first step, from ``G_0 = 0``, moves every one by exactly
     that). Returns the factor ``1 / sqrt(1 - alpha)``."""
-    return 1 / math.sqrt(1 - _fraction(alpha, "alpha"))
+    return 1 / math.sqrt(1 - fraction(alpha, "alpha"))
 
 
 def adam_step_bound(betas, step: int) -> float:
@@ -209,10 +195,7 @@ class RuleOptimizer(torch.optim.Optimizer):
     @torch.no_grad()
     def step(self, closure: Callable | None = None):
         """One update of every parameter that has a gradient; returns ``closure()`` if given."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = closure_loss(closure)
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:
@@ -232,9 +215,9 @@ class RMSprop(RuleOptimizer):
 
     @staticmethod
     def _check(group: dict) -> dict:
-        return dict(lr=positive(group["lr"], "lr"), alpha=_fraction(group["alpha"], "alpha"),
-                    eps=_non_negative(group["eps"], "eps"),
-                    weight_decay=_non_negative(group["weight_decay"], "weight_decay"))
+        return dict(lr=positive(group["lr"], "lr"), alpha=fraction(group["alpha"], "alpha"),
+                    eps=non_negative(group["eps"], "eps"),
+                    weight_decay=non_negative(group["weight_decay"], "weight_decay"))
 
     @staticmethod
     def _update(p, grad, state, group):
@@ -257,8 +240,8 @@ class Adam(RuleOptimizer):
     @staticmethod
     def _check(group: dict) -> dict:
         return dict(lr=positive(group["lr"], "lr"), betas=_betas(group["betas"]),
-                    eps=_non_negative(group["eps"], "eps"),
-                    weight_decay=_non_negative(group["weight_decay"], "weight_decay"))
+                    eps=non_negative(group["eps"], "eps"),
+                    weight_decay=non_negative(group["weight_decay"], "weight_decay"))
 
     @staticmethod
     def _update(p, grad, state, group):
@@ -473,28 +456,6 @@ def rotate(surface, angle: float) -> "_surfaces.Surface":
 
 
 # -- step for step against torch.optim, on a small network trained through kexue.train ----------
-def mlp(sizes: tuple[int, ...], *, seed: int = 0, dtype: torch.dtype = torch.float32
-        ) -> torch.nn.Module:
-    """A little multilayer perceptron ``sizes[0] -> ... -> sizes[-1]`` with tanh between layers,
-    its weights drawn from ``seed``."""
-    if len(sizes) < 2:
-        raise ValueError(f"sizes must name at least an input and an output width, got {sizes!r}")
-    sizes = [positive_int(n, "every layer width") for n in sizes]
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        layers: list[torch.nn.Module] = []
-        for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
-            layers += [torch.nn.Linear(a, b)] + ([torch.nn.Tanh()] if i < len(sizes) - 2 else [])
-        return torch.nn.Sequential(*layers).to(dtype)
-
-
-def classification_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor):
-    """Cross-entropy of ``model(x)`` against integer labels ``y``, and the accuracy."""
-    logits = model(x)
-    return (torch.nn.functional.cross_entropy(logits, y),
-            {"acc": (logits.argmax(dim=1) == y).to(logits.dtype).mean()})
-
-
 class ParameterTrace(train.Callback):
     """Keeps every parameter, flattened into one vector, before training and after every step."""
 

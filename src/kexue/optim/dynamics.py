@@ -27,7 +27,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..checks import float_tensor, positive, positive_int, real_number
+from ..checks import float_tensor, non_negative, positive, positive_int, real_number
 
 Gradient = Callable[[torch.Tensor], torch.Tensor]
 
@@ -82,13 +82,6 @@ def _beta(beta, name: str = "beta") -> float:
         raise ValueError(f"{name} must lie in (-1, 1] (it is (1 - lambda gamma/2) / (1 + lambda gamma/2)), "
                          f"got {beta}")
     return beta
-
-
-def _friction(friction) -> float:
-    lam = real_number(friction, "friction")
-    if lam < 0:
-        raise ValueError(f"friction must be >= 0, got {lam}")
-    return lam
 
 
 def _steps_to(horizon: float, step: float) -> int:
@@ -284,7 +277,7 @@ def momentum_coefficients(gamma: float, friction: float) -> tuple[float, float]:
     """``(alpha, beta)`` of the heavy-ball update that is leapfrog with step ``gamma`` for
     ``theta'' + friction theta' = -grad L``: ``beta = (1 - friction gamma/2) / (1 + friction gamma/2)``,
     ``alpha = gamma^2 / (1 + friction gamma/2)``."""
-    gamma, lam = positive(gamma, "gamma"), _friction(friction)
+    gamma, lam = positive(gamma, "gamma"), non_negative(friction, "friction")
     half = lam * gamma / 2
     return gamma * gamma / (1 + half), (1 - half) / (1 + half)
 
@@ -303,7 +296,7 @@ def half_step_velocity(grad: Gradient, theta0, gamma: float, friction: float, ve
     = eta_0 + (gamma/2) (friction eta_0 + grad L(theta_0)) + O(gamma^2)`` for ``theta'(0) = eta_0``
     (zero by default). torch's momentum buffer starts at zero instead, ``eta_{-1/2} = 0``."""
     grad, theta0 = _callable(grad), _vector(theta0)
-    gamma, lam = positive(gamma, "gamma"), _friction(friction)
+    gamma, lam = positive(gamma, "gamma"), non_negative(friction, "friction")
     eta0 = torch.zeros_like(theta0) if velocity0 is None else _vector(velocity0, "velocity0")
     return eta0 + gamma / 2 * (lam * eta0 + grad(theta0))
 
@@ -318,7 +311,7 @@ def leapfrog_damped(grad: Gradient, theta0, gamma: float, friction: float, steps
     from ``eta_{-1/2} = velocity`` (default 0, like torch's empty momentum buffer). Returns
     ``theta_0, ..., theta_steps``, shape ``(steps + 1, d)``."""
     grad, theta = _callable(grad), _vector(theta0)
-    gamma, lam = positive(gamma, "gamma"), _friction(friction)
+    gamma, lam = positive(gamma, "gamma"), non_negative(friction, "friction")
     steps = positive_int(steps, "steps")
     eta = torch.zeros_like(theta) if velocity is None else _vector(velocity, "velocity")
     if eta.shape != theta.shape:
@@ -343,7 +336,7 @@ def damped_quadratic_flow(A, theta0, friction: float, times, velocity0=None) -> 
     ``[[0, I], [-A, -friction I]]``."""
     theta0 = _vector(theta0)
     d = len(theta0)
-    A, t, lam = _spd(A, d), _times(times), _friction(friction)
+    A, t, lam = _spd(A, d), _times(times), non_negative(friction, "friction")
     eta0 = torch.zeros(d, dtype=torch.float64) if velocity0 is None else _vector(velocity0, "velocity0")
     eye = torch.eye(d, dtype=torch.float64)
     M = torch.cat([torch.cat([torch.zeros_like(eye), eye], 1), torch.cat([-A, -lam * eye], 1)], 0)

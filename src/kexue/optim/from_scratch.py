@@ -26,26 +26,12 @@ from __future__ import annotations
 
 import torch
 
-from ..checks import real_number
+from ..checks import fraction, non_negative
 
 
-def _nonnegative(value, name: str) -> float:
-    value = real_number(value, name)
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-    return value
-
-
-def _unit_interval(value, name: str) -> float:
-    """``value`` if it is a real number in ``[0, 1)`` (a decay rate of a moving average)."""
-    value = real_number(value, name)
-    if not 0 <= value < 1:
-        raise ValueError(f"{name} must be in [0, 1), got {value}")
-    return value
-
-
-def _call(closure):
-    """The loss from ``closure()`` with gradients enabled (``step`` itself runs without them)."""
+def closure_loss(closure):
+    """The loss from ``closure()``, computed with gradients enabled (an optimiser's ``step`` runs
+    without them), or None without a closure."""
     if closure is None:
         return None
     with torch.enable_grad():
@@ -57,8 +43,8 @@ class SGD(torch.optim.Optimizer):
 
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False):
-        lr, weight_decay = _nonnegative(lr, "lr"), _nonnegative(weight_decay, "weight_decay")
-        momentum, dampening = _unit_interval(momentum, "momentum"), _unit_interval(dampening, "dampening")
+        lr, weight_decay = non_negative(lr, "lr"), non_negative(weight_decay, "weight_decay")
+        momentum, dampening = fraction(momentum, "momentum"), fraction(dampening, "dampening")
         if nesterov and (momentum == 0 or dampening != 0):
             raise ValueError("nesterov momentum needs momentum > 0 and dampening = 0")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
@@ -66,7 +52,7 @@ class SGD(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = _call(closure)
+        loss = closure_loss(closure)
         for group in self.param_groups:
             lr, mu, tau = group["lr"], group["momentum"], group["dampening"]
             for p in group["params"]:
@@ -90,16 +76,16 @@ class Adam(torch.optim.Optimizer):
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0):
-        lr, weight_decay = _nonnegative(lr, "lr"), _nonnegative(weight_decay, "weight_decay")
+        lr, weight_decay = non_negative(lr, "lr"), non_negative(weight_decay, "weight_decay")
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        betas = (_unit_interval(betas[0], "beta1"), _unit_interval(betas[1], "beta2"))
-        eps = _nonnegative(eps, "eps")
+        betas = (fraction(betas[0], "beta1"), fraction(betas[1], "beta2"))
+        eps = non_negative(eps, "eps")
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = _call(closure)
+        loss = closure_loss(closure)
         for group in self.param_groups:
             (beta1, beta2), eps = group["betas"], group["eps"]
             for p in group["params"]:

@@ -26,8 +26,8 @@ import torch
 
 from .. import runtime, train
 from ..checks import float_tensor, positive, positive_int
+from ..classifier import classification_loss, evaluate, mlp, mnist_subset
 from ..experiments import Reference, experiment
-from .accumulation import classification_loss, evaluate, mlp, mnist_subset
 from .dynamics import loglog_slope
 
 
@@ -316,7 +316,7 @@ def compare_with_sgd(train_data, test_data, *, lrs, evaluations: int, batch: int
     for lr in lrs:
         lr = positive(lr, "lr")
         for method in ("sgd", "heun"):
-            model = mlp(hidden, seed=seed).to(train_data[0].device)
+            model = mlp((784, hidden, hidden, 10), seed=seed).to(train_data[0].device)
             per_step = 1 if method == "sgd" else 2
             probe = Evaluate(train_data, test_data, eval_every // per_step, per_step)
             if method == "sgd":

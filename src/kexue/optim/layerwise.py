@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from .. import data, runtime, train
+from .. import classifier, runtime, train
 from ..checks import positive, positive_int
 from ..experiments import experiment
 
@@ -246,7 +246,7 @@ def trajectory_gap(X: torch.Tensor, y: torch.Tensor, optimizer, settings: Mappin
     for _ in range(steps):
         for model, opt in zip(models, optimizers):
             opt.zero_grad()
-            cross_entropy_loss(model, X, y)[0].backward()
+            classifier.classification_loss(model, X, y)[0].backward()
             opt.step()
         ta, tb = effective_parameters(a), effective_parameters(b)
         gap = max(gap, *(float((ta[n] - tb[n]).abs().max() / tb[n].abs().max()) for n in tb))
@@ -255,26 +255,14 @@ def trajectory_gap(X: torch.Tensor, y: torch.Tensor, optimizer, settings: Mappin
 
 # -- the MNIST experiment ------------------------------------------------------------------------
 def mlp(sizes=(784, 100, 100, 10), generator: torch.Generator | None = None) -> nn.Sequential:
-    """A ReLU network with layers ``hidden1, hidden2, ..., out`` (PyTorch's default init, seeded)."""
-    if len(sizes) < 2:
-        raise ValueError(f"sizes must list at least an input and an output width, got {sizes}")
-    sizes = [positive_int(s, "layer width") for s in sizes]
-    with torch.random.fork_rng(devices=[]):
-        if generator is not None:
-            torch.manual_seed(int(torch.randint(2**31, (), generator=generator)))
-        layers = OrderedDict()
-        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
-            last = i == len(sizes) - 1
-            layers["out" if last else f"hidden{i}"] = nn.Linear(a, b)
-            if not last:
-                layers[f"relu{i}"] = nn.ReLU()
-        return nn.Sequential(layers)
-
-
-def cross_entropy_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
-    logits = model(x)
-    return (nn.functional.cross_entropy(logits, y),
-            {"acc": (logits.argmax(1) == y).to(logits.dtype).mean()})
+    """:func:`kexue.classifier.mlp` (ReLU) with its layers named ``hidden1, relu1, hidden2, ...,
+    out``, the names that :func:`param_groups` and :func:`reparametrise` take; seeded from
+    ``generator`` when given."""
+    seed = None if generator is None else int(torch.randint(2**31, (), generator=generator))
+    model = classifier.mlp(sizes, seed=seed)
+    n = len(model) // 2  # hidden layers, each followed by its ReLU
+    names = [f"{kind}{i}" for i in range(1, n + 1) for kind in ("hidden", "relu")] + ["out"]
+    return nn.Sequential(OrderedDict(zip(names, model)))
 
 
 class WeightMovement(train.Callback):
@@ -320,8 +308,8 @@ def train_with_multiplier(X, y, *, layer: str, multiplier: float, method: str, l
                                     momentum=momentum)
     probe = WeightMovement([n for n, m in model.named_children() if isinstance(m, nn.Linear)],
                            every)
-    history = train.Trainer(model, optimizer, cross_entropy_loss, (X, y), batch_size=batch_size,
-                            seed=seed, callbacks=[probe], log_every=every,
+    history = train.Trainer(model, optimizer, classifier.classification_loss, (X, y),
+                            batch_size=batch_size, seed=seed, callbacks=[probe], log_every=every,
                             description=f"{layer} x{multiplier:g} ({method})").fit(steps=steps)
     return model, history, probe
 
@@ -337,11 +325,6 @@ def effective_parameters(model: nn.Module) -> dict[str, torch.Tensor]:
             for name in module.parametrizations:
                 out[f"{owner}.{name}" if owner else name] = getattr(module, name).detach()
     return {k: v for k, v in out.items() if ".parametrizations." not in f".{k}"}
-
-
-def _accuracy(model, X, y) -> float:
-    with torch.no_grad():
-        return float((model(X).argmax(1) == y).double().mean())
 
 
 @experiment(
@@ -364,14 +347,8 @@ def run_layerwise_lr(config: dict):
     largest multiplier than at 1x (relative distance from its start, at the end of training)."""
     runtime.seed_everything(config["seed"])
     dev = runtime.device(float64=True)
-    images, labels = data.mnist("train")
-    pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(config["seed"]))
-    pick = pick[:config["n_train"]]
-    X = data.as_float(images[pick], device=dev).double()
-    y = labels[pick].to(dev)
-    test_images, test_labels = data.mnist("test")
-    Xt = data.as_float(test_images[:config["n_test"]], device=dev).double()
-    yt = test_labels[:config["n_test"]].to(dev)
+    X, y, Xt, yt = classifier.mnist_subset(config["n_train"], config["n_test"], config["seed"], dev)
+    X, Xt = X.double(), Xt.double()
     layer, runs, metrics = config["layer"], {}, {"runs": []}
     settings = {k: config[k] for k in ("lr", "momentum", "steps", "batch_size", "hidden", "seed",
                                        "every")}
@@ -386,7 +363,7 @@ def run_layerwise_lr(config: dict):
         runs[m] = {"history": history.rows, "movement": probe.rows}
         metrics["runs"].append({
             "multiplier": m, "final_train_loss": history.last("loss"),
-            "test_acc": _accuracy(model, Xt, yt),
+            "test_acc": classifier.evaluate(model, Xt, yt)["acc"],
             "movement": {n: probe.rows[-1][n] for n in probe.layers},
             "max_gap_reparametrise_vs_groups": gap})
     by_m = {r["multiplier"]: r for r in metrics["runs"]}

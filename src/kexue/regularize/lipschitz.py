@@ -12,7 +12,6 @@ Kantorovich-Rubinstein duality ``W_1(P, Q) = sup_{|f|_L <= 1} E_P f - E_Q f``.
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import math
@@ -24,8 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
-from .. import data, runtime, train
-from ..checks import float_tensor, positive, positive_int
+from .. import classifier, runtime, train
+from ..checks import float_tensor, label_tensor, non_negative_int, positive, positive_int
 from ..experiments import Reference, experiment
 
 #: Activations whose derivative lies in [-1, 1] (1-Lipschitz), so the product bound applies.
@@ -47,30 +46,7 @@ class Scale(nn.Module):
         return f"K={self.K:g}"
 
 
-@contextlib.contextmanager
-def _one_cpu_thread(device):
-    """Run small networks on one intra-op thread when on the CPU (restored afterwards). Their
-    tensors are too small to gain from a second thread, and on a busy machine a waiting OpenMP
-    thread slows each of their many small steps many times over (more than tenfold for the critics
-    below, measured on 2 shared cores)."""
-    if torch.device(device).type != "cpu":
-        yield
-        return
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 # -- input checks ------------------------------------------------------------------------------
-def _nonneg_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be a non-negative int, got {value!r}")
-    return value
-
-
 def _batch(x, name: str) -> torch.Tensor:
     """``x`` if it is a finite floating tensor with a batch dimension and at least one sample."""
     x = float_tensor(x, name, nonempty=True)
@@ -161,7 +137,7 @@ class SpectralNorm(nn.Module):
             raise ValueError("SpectralNorm needs a weight with at least 2 dimensions, got "
                              f"{getattr(weight, 'shape', type(weight).__name__)}")
         self.iterations = positive_int(iterations, "iterations")
-        warmup = _nonneg_int(warmup, "warmup")
+        warmup = non_negative_int(warmup, "warmup")
         M = weight.detach().flatten(1)
         v = F.normalize(torch.randn(M.shape[1], generator=generator, dtype=M.dtype).to(M.device),
                         dim=0)
@@ -363,9 +339,7 @@ def certified_radius(logits: torch.Tensor, labels: torch.Tensor, lipschitz: floa
     ``f_y - f_j = (e_y - e_j)^T f`` is ``sqrt(2) L``-Lipschitz."""
     logits = float_tensor(logits, "logits", ndim=2, nonempty=True)
     lipschitz = positive(lipschitz, "lipschitz")
-    if (not isinstance(labels, torch.Tensor) or labels.shape != (len(logits),)
-            or labels.is_floating_point()):
-        raise ValueError(f"labels must be an integer tensor of shape ({len(logits)},)")
+    label_tensor(labels, "labels", n=len(logits))
     if logits.shape[1] < 2:
         raise ValueError("logits need at least 2 classes")
     true = logits.gather(1, labels[:, None])[:, 0]
@@ -415,27 +389,21 @@ def optimal_critic_1d(real: torch.Tensor, fake: torch.Tensor
 # -- small networks -----------------------------------------------------------------------------
 def mlp(widths, *, spectral_norm: bool = False, scale: float | None = None,
         generator: torch.Generator | None = None) -> nn.Sequential:
-    """Linear layers of the given widths with ReLU between them; with ``spectral_norm`` every
-    weight is divided by its spectral norm (:func:`spectral_normalize`), and ``scale`` appends a
-    :class:`Scale`. Weights are initialised from ``generator`` when given (PyTorch's default
-    scheme, reproducibly)."""
-    widths = [positive_int(w, "width") for w in widths]
-    if len(widths) < 2:
-        raise ValueError(f"widths needs an input and an output width, got {widths}")
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
-        layer = nn.Linear(a, b)
-        if generator is not None:
-            bound = 1 / math.sqrt(a)  # nn.Linear's own init: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
-            with torch.no_grad():
-                layer.weight.copy_(torch.rand(b, a, generator=generator) * 2 * bound - bound)
-                layer.bias.copy_(torch.rand(b, generator=generator) * 2 * bound - bound)
-        layers.append(layer)
-        if i < len(widths) - 2:
-            layers.append(nn.ReLU())
+    """:func:`kexue.classifier.mlp` (ReLU between the layers) with its weights drawn from
+    ``generator`` when given (PyTorch's scheme, ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, from the
+    caller's stream, which goes on into the spectral norm's vectors and the training); with
+    ``spectral_norm`` every weight is divided by its spectral norm (:func:`spectral_normalize`),
+    and ``scale`` appends a :class:`Scale`."""
+    model = classifier.mlp(widths)
+    if generator is not None:
+        with torch.no_grad():
+            for layer in linear_layers(model):
+                out, fan_in = layer.weight.shape
+                bound = 1 / math.sqrt(fan_in)
+                layer.weight.copy_(torch.rand(out, fan_in, generator=generator) * 2 * bound - bound)
+                layer.bias.copy_(torch.rand(out, generator=generator) * 2 * bound - bound)
     if scale is not None:
-        layers.append(Scale(scale))
-    model = nn.Sequential(*layers)
+        model.append(Scale(scale))
     return spectral_normalize(model, generator=generator) if spectral_norm else model
 
 
@@ -487,7 +455,7 @@ def fit_critic(real: torch.Tensor, fake: torch.Tensor, constraint: str, *, steps
                 f, interpolate(r, g, generator), one_sided=constraint == "one-sided")
         return loss, {"gap": gap}
 
-    with _one_cpu_thread(real.device):
+    with runtime.cpu_threads(1, real.device):
         train.Trainer(critic, torch.optim.Adam(critic.parameters(), lr=lr, betas=(0.5, 0.9)),
                       loss_fn, (real[:, None], fake[:, None]), batch_size=min(batch_size, len(real)),
                       seed=seed, description=f"critic ({constraint})").fit(steps=steps)
@@ -588,10 +556,9 @@ def classifier_loss(extra=None, generator: torch.Generator | None = None) -> Cal
     ``extra(model, x, y, generator)`` where given (a penalty)."""
 
     def loss_fn(model, xb, yb):
-        logits = model(xb)
-        ce = F.cross_entropy(logits, yb)
+        ce, metrics = classifier.classification_loss(model, xb, yb)
         loss = ce if extra is None else ce + extra(model, xb, yb, generator)
-        return loss, {"ce": ce, "acc": (logits.argmax(1) == yb).float().mean()}
+        return loss, {"ce": ce, **metrics}
 
     return loss_fn
 
@@ -674,15 +641,15 @@ def run_lipschitz_mnist(config: dict):
     ``sn_upper_bound`` (the K = 1 network's exact product bound), and the trained models, the
     noise levels and a few noisy test images with every model's predictions as artifacts.
 
-    On the CPU it runs on one thread (see :func:`_one_cpu_thread`). Denormal floats are flushed
-    to zero while it runs (where the CPU supports it): weight decay
-    drives the weights of MNIST's always-blank border pixels towards 0 until they are denormal,
-    where x86 CPUs compute slowly: without the flush, the full run's weight-decay network trained
-    several times slower than the plain one.
+    On the CPU it runs on one thread (see :func:`kexue.runtime.cpu_threads`). Denormal floats are
+    flushed to zero while it runs (where the CPU supports it): weight decay drives the weights of
+    MNIST's always-blank border pixels towards 0 until they are denormal, where x86 CPUs compute
+    slowly: without the flush, the full run's weight-decay network trained several times slower
+    than the plain one.
     """
     flushed = torch.set_flush_denormal(True)
     try:
-        with _one_cpu_thread(runtime.device()):
+        with runtime.cpu_threads(1, runtime.device()):
             return _run_lipschitz_mnist(config)
     finally:
         if flushed:
@@ -692,19 +659,7 @@ def run_lipschitz_mnist(config: dict):
 def _run_lipschitz_mnist(config: dict):
     runtime.seed_everything(config["seed"])
     dev = runtime.device()
-    images, labels = data.mnist("train")
-    n = config["n_train"]
-    if n < len(images):
-        keep = torch.randperm(len(images),
-                              generator=torch.Generator().manual_seed(config["seed"]))[:n]
-        images, labels = images[keep], labels[keep]
-    x, y = data.as_float(images, device=dev), labels.to(dev)
-    test_images, test_labels = data.mnist("test")
-    if config["n_test"] < len(test_images):
-        keep = torch.randperm(len(test_images), generator=torch.Generator().manual_seed(
-            config["seed"]))[:config["n_test"]]
-        test_images, test_labels = test_images[keep], test_labels[keep]
-    xt, yt = data.as_float(test_images, device=dev), test_labels.to(dev)
+    x, y, xt, yt = classifier.mnist_subset(config["n_train"], config["n_test"], config["seed"], dev)
     sigmas = config["sigmas"]
     models, results, histories = {}, {}, {}
     for name, (build, extra) in _classifier_variants(config).items():
@@ -740,10 +695,9 @@ def _after_convergence(model: nn.Module, x: torch.Tensor, y: torch.Tensor, n_jac
         s = torch.linalg.svdvals(layer.parametrizations.weight.original.detach().double())
         ratios.append(float(s[1] / s[0]))
     model = converge_spectral_norms(copy.deepcopy(model), 200).eval()
-    with torch.no_grad():
-        acc = int((model(x).argmax(1) == y).sum()) / len(y)
     return {"raw_sigma_ratios": ratios, "upper_bound": lipschitz_upper_bound(model),
-            "jacobian_max": float(jacobian_norms(model, x[:n_jacobian]).max()), "test_acc": acc}
+            "jacobian_max": float(jacobian_norms(model, x[:n_jacobian]).max()),
+            "test_acc": classifier.evaluate(model, x, y)["acc"]}
 
 
 def _noisy_examples(models: dict, x: torch.Tensor, y: torch.Tensor, sigmas, seed: int) -> dict:
