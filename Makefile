@@ -22,10 +22,12 @@ setup: $(STAMP)
 data: setup
 	$(PY) -m kexue data $(BOOK_DATA)
 
-# Execute every notebook in the quick profile and build the HTML, warnings as errors.
+# Execute every notebook in the quick profile and build the HTML, warnings as errors. One torch
+# thread per kernel: the quick profile's models are too small to gain from a second one, and on a
+# busy 2-core machine a second OpenMP thread spinning for a core slowed some notebooks 5-10 times.
 book: data
 	@mkdir -p _build
-	set -o pipefail; KEXUE_PROFILE=quick KEXUE_PROGRESS=0 \
+	set -o pipefail; KEXUE_PROFILE=quick KEXUE_PROGRESS=0 OMP_NUM_THREADS=1 \
 	  $(VENV)/bin/jupyter-book build . -W -n --keep-going 2>&1 | tee _build/build.log
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
