@@ -125,6 +125,7 @@ def test_ctrl_c_mid_step_finishes_the_step_saves_and_resumes_exactly(tmp_path):
     import os
     import signal
 
+    before = signal.getsignal(signal.SIGINT)  # SIG_IGN where a shell started us in the background
     model, opt, data = make_problem()
     train.Trainer(model, opt, mse, data, batch_size=16, seed=1, progress=False).fit(steps=20)
 
@@ -146,7 +147,7 @@ def test_ctrl_c_mid_step_finishes_the_step_saves_and_resumes_exactly(tmp_path):
     train.Trainer(model3, opt3, mse, data, batch_size=16, seed=1, checkpoint=ckpt,
                   progress=False).fit(steps=20)
     assert states_equal(model.state_dict(), model3.state_dict())
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before  # the trainer put the handler back
 
 
 def test_a_checkpoint_of_another_run_is_refused(tmp_path):
@@ -205,6 +206,7 @@ def test_a_second_ctrl_c_interrupts_at_once(tmp_path):
     import os
     import signal
 
+    before = signal.getsignal(signal.SIGINT)
     calls = []
 
     def mse_twice_interrupted(model, x, y):
@@ -222,7 +224,7 @@ def test_a_second_ctrl_c_interrupts_at_once(tmp_path):
                   checkpoint_every=1, progress=False)
     assert "not reached" not in calls
     assert torch.load(ckpt, weights_only=False)["step"] == 2  # the half-done step 3 is not saved
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 def test_optimisers_that_need_a_closure_train_and_one_that_ignores_it_is_refused():
