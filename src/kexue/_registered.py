@@ -6,6 +6,7 @@ from .linalg import rank_one_exp  # noqa: F401  rank-one-exp-flow
 from .optim import accumulation  # noqa: F401  accumulation-mnist
 from .optim import heun  # noqa: F401  heun-vs-sgd-mnist
 from .regularize import lipschitz  # noqa: F401  lipschitz-mnist
+from .regularize import semi_supervised  # noqa: F401  vat-mnist-100
 from . import layers  # noqa: F401  mnist-callbacks
 from .optim import layerwise  # noqa: F401  layerwise-lr-mnist
 from .optim import adaptive  # noqa: F401  adaptive-optimisers-2d
