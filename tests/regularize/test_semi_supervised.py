@@ -177,4 +177,4 @@ def test_figures_draw():
     assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 2 and len(fig.axes[1].lines) == 2
     widget = ss.explore_perturbation(art, n_images=2, epsilons=[0.0, 2.0])
     assert [len(s.grid) for s in widget.sliders] == [2, 2]
-    assert len(widget.figure(epsilon=2.0, image=1).axes) == 4
+    assert len(widget.figure(epsilon=2.0, image=1).axes) == 2

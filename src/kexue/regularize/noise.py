@@ -211,6 +211,7 @@ def plot_taylor_gaps(sigmas, rows: dict[str, torch.Tensor], ax) -> None:
     anchor = 3 * min(float(g[0]) for g in rows.values())  # just above the lowest series
     ax.loglog(sigmas, anchor * (sigmas / sigmas[0]) ** 4, "k--", lw=1, label=r"$\propto\sigma^4$")
     ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xticks(sigmas.tolist(), [f"{float(v):g}" for v in sigmas])
     ax.set(xlabel=r"noise scale $\sigma$", ylabel="|noisy loss - penalised loss|",
            title="second-order formula: remainder")
     ax.grid(alpha=0.3, which="both")

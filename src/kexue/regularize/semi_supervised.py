@@ -23,10 +23,10 @@ from .adversarial import entropy_from_logits, vat_direction, vat_loss
 
 
 def mlp(widths=(784, 1200, 600, 300, 150, 10)) -> nn.Sequential:
-    """The VAT paper's MNIST network: linear layers of the given widths, each hidden one followed by
-    batch-norm and ReLU, and a batch-norm without learned scale on the logits. That last one keeps
-    the logits of every batch at unit variance: the network cannot satisfy VAT on the unlabelled
-    images by making all of its predictions there nearly uniform."""
+    """An MNIST MLP as in the VAT authors' code: linear layers of the given widths, each hidden one
+    followed by batch-norm and ReLU, and a batch-norm without learned scale on the logits. That
+    last one keeps the logits of every batch at unit variance: the network cannot satisfy VAT on
+    the unlabelled images by making all of its predictions there nearly uniform."""
     widths = [positive_int(w, "width") for w in widths]
     if len(widths) < 2:
         raise ValueError(f"widths needs an input and an output width, got {widths}")
@@ -277,7 +277,7 @@ def plot_training(artifacts: dict, fig) -> None:
 
 
 def perturbed(model: nn.Module, x: torch.Tensor, epsilon: float, *, iterations: int = 1,
-              xi: float = 1e-6, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+              xi: float = 1e-2, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """``(d, probabilities at x + eps d)`` for images ``x`` under a trained model in eval mode:
     the virtual adversarial direction and what the model then predicts."""
     epsilon = real_number(epsilon, "epsilon")
@@ -296,7 +296,7 @@ def explore_perturbation(artifacts: dict, n_images: int = 3, epsilons=None):
     direction (for the VAT model and for the baseline, each along its own), and both predictions."""
     from .. import widgets
 
-    epsilons = list(epsilons if epsilons is not None else [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    epsilons = list(epsilons if epsilons is not None else [0.0, 1.0, 2.0, 3.0, 4.0, 6.0])
     x = artifacts["x_eval"][:n_images].cpu()
     y = artifacts["y_eval"][:n_images].cpu()
     models = {"VAT": artifacts["vat_model"].cpu(), "labels only": artifacts["baseline_model"].cpu()}
@@ -304,25 +304,28 @@ def explore_perturbation(artifacts: dict, n_images: int = 3, epsilons=None):
 
     def draw(fig, epsilon, image):
         i = int(round(image))
-        for col, (name, model) in enumerate(models.items()):
+        pictures, probs = [], {}
+        for name, model in models.items():
             xe = x[i:i + 1] + epsilon * directions[name][i:i + 1]
             model.eval()
             with torch.no_grad():
-                p = torch.softmax(model(xe), dim=1)[0]
-            ax = fig.add_subplot(1, 4, 2 * col + 1)
-            ax.imshow(xe.view(28, 28).clamp(0, 1).numpy(), cmap="gray_r", vmin=0, vmax=1)
-            ax.set_axis_off()
-            ax.set_title(f"{name}: x + {epsilon:g} d", fontsize=9)
-            bar = fig.add_subplot(1, 4, 2 * col + 2)
-            colours = ["C2" if k == int(y[i]) else "C0" for k in range(10)]
-            bar.bar(range(10), p.numpy(), color=colours)
-            bar.set(ylim=(0, 1), xticks=range(10), xlabel="class",
-                    title=f"predicts {int(p.argmax())} ({float(p.max()):.2f})")
-            bar.tick_params(labelsize=7)
-        fig.subplots_adjust(left=0.02, right=0.99, bottom=0.2, top=0.85, wspace=0.3)
+                probs[name] = torch.softmax(model(xe), dim=1)[0]
+            pictures += [xe.view(28, 28).clamp(0, 1), torch.zeros(28, 4)]
+        ax = fig.add_subplot(1, 2, 1)
+        ax.imshow(torch.cat(pictures[:-1], dim=1).numpy(), cmap="gray_r", vmin=0, vmax=1)
+        ax.set_axis_off()
+        ax.set_title(f"x + {epsilon:g} d   (left: VAT, right: labels only)", fontsize=9)
+        bar = fig.add_subplot(1, 2, 2)
+        for k, (name, p) in enumerate(probs.items()):
+            bar.bar(torch.arange(10) + (k - 0.5) * 0.4, p.numpy(), width=0.4, color=f"C{k}",
+                    label=f"{name}: {int(p.argmax())} ({float(p.max()):.2f})")
+        bar.axvline(int(y[i]), color="C2", lw=6, alpha=0.25, label=f"true class {int(y[i])}")
+        bar.set(ylim=(0, 1.05), xticks=range(10), xlabel="class", ylabel="probability")
+        bar.legend(fontsize=7, loc="upper left")
+        fig.subplots_adjust(left=0.02, right=0.98, bottom=0.2, top=0.88, wspace=0.15)
 
     return widgets.SliderFigure(draw, [
         widgets.Slider("epsilon", values=epsilons, value=epsilons[len(epsilons) // 2],
                        description="ε (L2, pixels in [0,1])"),
         widgets.Slider("image", values=list(range(n_images)), value=0, description="test image")],
-        figsize=(10, 2.6))
+        figsize=(9, 2.8))
