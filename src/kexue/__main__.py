@@ -1,4 +1,5 @@
-"""Command line: ``python -m kexue list``, ``reproduce NAME [--profile quick|full]``, ``data NAME...``."""
+"""Command line: ``python -m kexue list``, ``reproduce NAME [--profile quick|full]``, ``data NAME...``,
+``bench NAME [--steps N] [--device D]``."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +9,7 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    from . import data, experiments, runtime
+    from . import bench, data, experiments, runtime
 
     parser = argparse.ArgumentParser(prog="python -m kexue", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -21,6 +22,10 @@ def main(argv: list[str] | None = None) -> int:
                      help="folder for records (default: results/ of the checkout, else ./results)")
     fetch = sub.add_parser("data", help="fetch datasets into the cache")
     fetch.add_argument("names", nargs="+", choices=sorted(data.DATASETS))
+    timing = sub.add_parser("bench", help="time our training loop against a plain PyTorch one")
+    timing.add_argument("name", choices=sorted(bench.BENCHMARKS))
+    timing.add_argument("--steps", type=int, default=300, help="timed training steps (default 300)")
+    timing.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best there is)")
     args = parser.parse_args(argv)
 
     if args.command == "list":
@@ -32,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "data":
         for name in args.names:
             print(f"{name}: {data.ensure(data.DATASETS[name])}")
+        return 0
+    if args.command == "bench":
+        result = bench.get(args.name)(steps=args.steps, device=args.device)
+        print(json.dumps(result, indent=2))
+        print(f"ours / reference: {result['ratio']:.2f}x on {result['device']}")
         return 0
     try:
         experiments.get(args.name)

@@ -67,10 +67,12 @@ def non_negative_int(value, name: str) -> int:
 
 def float_tensor(t, name: str, *, ndim: int | None = None, nonempty: bool = False,
                  dtypes: tuple[torch.dtype, ...] | None = None, complex_ok: bool = False,
-                 numpy_ok: bool = False) -> torch.Tensor:
+                 numpy_ok: bool = False, finite: bool = True) -> torch.Tensor:
     """``t`` if it is a finite tensor of a real floating dtype (or one of ``dtypes``, or complex
     where ``complex_ok``), of ``ndim`` dimensions and non-empty where asked; with ``numpy_ok`` a
-    numpy array is accepted and returned as a tensor sharing its memory."""
+    numpy array is accepted and returned as a tensor sharing its memory. ``finite=False`` skips
+    the finiteness check, which reads the tensor back to the host: models check their batches
+    that way inside training loops, where a per-step device sync would stall a GPU."""
     if numpy_ok and isinstance(t, np.ndarray):
         t = torch.from_numpy(t)
     if not isinstance(t, torch.Tensor):
@@ -90,7 +92,7 @@ def float_tensor(t, name: str, *, ndim: int | None = None, nonempty: bool = Fals
         raise ValueError(f"{name} must be {ndim}-D, got a {t.ndim}-D tensor of shape {tuple(t.shape)}")
     if nonempty and t.numel() == 0:
         raise ValueError(f"{name} must be non-empty, got shape {tuple(t.shape)}")
-    if not bool(torch.isfinite(t).all()):
+    if finite and not bool(torch.isfinite(t).all()):
         bad = int((~torch.isfinite(t)).sum())
         raise ValueError(f"{name} must be finite, got {bad} non-finite entries (nan or inf) of "
                          f"{t.numel()}")
