@@ -10,5 +10,6 @@ from .regularize import semi_supervised  # noqa: F401  vat-mnist-100
 from . import layers  # noqa: F401  mnist-callbacks
 from .optim import layerwise  # noqa: F401  layerwise-lr-mnist
 from .optim import adaptive  # noqa: F401  adaptive-optimisers-2d
+from .vae import bottleneck  # noqa: F401  vib-fashion
 from .vae import autoencoder  # noqa: F401  vae-geometry-mnist
 from .vae import clustering  # noqa: F401  vae-cluster-mnist, vae-cluster-fashion
