@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from ..checks import float_tensor, positive, positive_int
-from ._views import TwoViews, palette_png_base64
+from ._views import TwoViews
 
 __all__ = ["LatentExplorer", "latent_explorer", "export_decoder", "decode_exported", "DECODER_JS"]
 
@@ -595,10 +595,11 @@ class LatentExplorer(TwoViews):
         if self.latent_dim == 2:
             from PIL import Image
 
+            # a full-colour PNG: a reduced palette merged the legend's small markers' colours
             buf = io.BytesIO()
-            Image.fromarray(self._pad["rgb"]).save(buf, format="png")
+            Image.fromarray(self._pad["rgb"]).save(buf, format="png", optimize=True)
             height, width = self._pad["rgb"].shape[:2]
-            data["pad"] = {"png": palette_png_base64(buf.getvalue()), "width": width,
+            data["pad"] = {"png": base64.b64encode(buf.getvalue()).decode("ascii"), "width": width,
                            "height": height, "box": self._pad["box"],
                            "xlim": list(self.pad_limits[0]), "ylim": list(self.pad_limits[1])}
         return data
