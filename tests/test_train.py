@@ -248,3 +248,24 @@ def test_optimisers_that_need_a_closure_train_and_one_that_ignores_it_is_refused
     with pytest.raises(RuntimeError, match="never called the closure"):
         train.fit(model, Lazy(model.parameters(), lr=0.1), mse, (x.float(), y.float()),
                   batch_size=8, steps=1, progress=False)
+
+
+def test_adam_is_fused_on_the_cpu_and_matches_the_default_update():
+    import kexue as kx
+
+    torch.manual_seed(0)
+    a = torch.nn.Linear(5, 3)
+    b = torch.nn.Linear(5, 3)
+    b.load_state_dict(a.state_dict())
+    fused, plain = kx.train.adam(a.parameters(), 1e-2), torch.optim.Adam(b.parameters(), lr=1e-2)
+    assert fused.defaults["fused"] is True and plain.defaults["fused"] is None
+    x = torch.randn(8, 5)
+    for _ in range(20):
+        for model, opt in ((a, fused), (b, plain)):
+            opt.zero_grad()
+            model(x).square().mean().backward()
+            opt.step()
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+    groups = [{"params": [a.weight]}, {"params": [a.bias], "lr": 1e-3}]
+    assert kx.train.adam(groups, 1e-2).param_groups[1]["lr"] == 1e-3

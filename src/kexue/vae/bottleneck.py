@@ -253,7 +253,7 @@ def train_classifier(x: torch.Tensor, y: torch.Tensor, beta: float, *, widths, l
     runtime.seed_everything(seed)
     model = BottleneckClassifier(widths, latent_dim, int(y.max()) + 1, bottleneck=beta > 0,
                                  seed=seed).to(x.device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=positive(lr, "lr"))
+    optimizer = train.adam(model.parameters(), positive(lr, "lr"))
     steps_per_epoch = len(x) // batch_size
     history = train.fit(model, optimizer, BottleneckLoss(beta), (x, y), batch_size=batch_size,
                         epochs=epochs, seed=seed, log_every=max(steps_per_epoch * epochs // 20, 1),
