@@ -319,9 +319,35 @@ def test_a_decode_of_a_2_256_512_784_decoder_is_fast(browser, tmp_path):
 
 
 # -- the built book --------------------------------------------------------------------------------
+TORCH_ACTIVATIONS = {"relu": lambda a: nn.ReLU(), "leaky_relu": lambda a: nn.LeakyReLU(a["slope"]),
+                     "tanh": lambda a: nn.Tanh(), "sigmoid": lambda a: nn.Sigmoid(),
+                     "silu": lambda a: nn.SiLU(), "elu": lambda a: nn.ELU(a["alpha"]),
+                     "identity": lambda a: nn.Identity()}
+
+
+def torch_decoder(payload: dict) -> nn.Sequential:
+    """The page's network rebuilt as a torch decoder (float64) from the page's own payload: the
+    notebook's model is gone by the time the book is read, its weights are in the page."""
+    import base64
+
+    layers = []
+    for layer in payload["layers"]:
+        if layer["type"] == "linear":
+            linear = nn.Linear(layer["in"], layer["out"]).double()
+            with torch.no_grad():
+                for name, shape in (("weight", (layer["out"], layer["in"])), ("bias", (layer["out"],))):
+                    values = np.frombuffer(base64.b64decode(layer[name]), dtype="<f2")
+                    getattr(linear, name).copy_(torch.from_numpy(values.astype(np.float64).reshape(shape)))
+            layers.append(linear)
+        else:
+            layers.append(TORCH_ACTIVATIONS[layer["type"]](layer))
+    return nn.Sequential(*layers)
+
+
 def test_explorers_in_the_built_book(offline_page, html_dir):
     """Each explorer in the built book: a slider moves z, the image changes, and the page's pixels
-    at its z are the NumPy reference's on the page's own weights (no model needed)."""
+    at its z are those of the torch decoder with the page's own weights (and of the NumPy
+    reference)."""
     docs = sorted(p.relative_to(html_dir).as_posix() for p in html_dir.rglob("*.html")
                   if 'data-kind="latent-explorer"' in p.read_text(encoding="utf-8", errors="replace"))
     if not docs:
@@ -347,5 +373,10 @@ def test_explorers_in_the_built_book(offline_page, html_dir):
             expected = decode_exported(payload["decoder"], after["z"])
             gap = np.abs(np.array(after["pixels"]) - expected).max()
             assert gap < REFERENCE_TOL, f"{doc} {uid}: {gap:.3g} from the NumPy reference"
+            with torch.no_grad():
+                by_torch = torch_decoder(payload["decoder"])(
+                    torch.tensor(after["z"], dtype=torch.float64)).numpy()
+            gap = np.abs(np.array(after["pixels"]) - by_torch).max()
+            assert gap < REFERENCE_TOL, f"{doc} {uid}: {gap:.3g} from the torch decoder"
         assert page.kexue_blocked == [], f"{doc}: requests outside the book: {page.kexue_blocked}"
         assert page.kexue_problems == [], "\n".join(page.kexue_problems)
