@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from . import data
+from . import data, runtime
 from .checks import float_tensor, label_tensor, non_negative_int, positive_int
 
 __all__ = ["mlp", "classification_loss", "evaluate", "mnist_subset"]
@@ -35,11 +35,7 @@ def mlp(widths, *, activation: Callable[[], nn.Module] = nn.ReLU, batch_norm: bo
                         f"{type(activation).__name__}")
     if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
-    if seed is not None:
-        seed = non_negative_int(seed, "seed")
-    with torch.random.fork_rng(devices=[], enabled=seed is not None):
-        if seed is not None:
-            torch.default_generator.manual_seed(seed)
+    with runtime.seeded_init(seed):
         layers: list[nn.Module] = []
         for i, (a, b) in enumerate(zip(widths, widths[1:])):
             layers.append(nn.Linear(a, b))

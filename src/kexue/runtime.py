@@ -59,6 +59,18 @@ def cpu_threads(n: int, device: torch.device | str | None = None):
         torch.set_num_threads(before)
 
 
+@contextlib.contextmanager
+def seeded_init(seed: int | None):
+    """Within the block, draw from the CPU generator seeded with ``seed`` (when not None), and
+    restore the global random state afterwards: seeded weights leave the caller's stream alone."""
+    if seed is not None:
+        seed = non_negative_int(seed, "seed")
+    with torch.random.fork_rng(devices=[], enabled=seed is not None):
+        if seed is not None:
+            torch.default_generator.manual_seed(seed)
+        yield
+
+
 def profile() -> str:
     """The run profile: ``KEXUE_PROFILE`` if set (``quick`` or ``full``), else full on CUDA, quick elsewhere."""
     value = os.environ.get("KEXUE_PROFILE", "").strip().lower()

@@ -92,3 +92,39 @@ def offline_page(browser, server):
     page.kexue_problems, page.kexue_blocked, page.kexue_base = problems, blocked, server
     yield page
     context.close()
+
+
+@pytest.fixture
+def standalone_page(browser, tmp_path):
+    """``open(body, name)``: ``body`` alone in a local file page, opened offline (any request but
+    file: and data: is blocked and recorded in ``page.kexue_blocked``), with console errors and
+    page errors collected in ``page.kexue_problems``. The pages close with the test."""
+    contexts = []
+
+    def open_page(body: str, name: str):
+        path = tmp_path / f"{name}.html"
+        path.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>{name}</title>"
+                        f"</head><body>{body}</body></html>", encoding="utf-8")
+        context = browser.new_context()
+        contexts.append(context)
+        problems, blocked = [], []
+
+        def route(r):
+            if r.request.url.startswith(("file:", "data:")):
+                r.continue_()
+            else:
+                blocked.append(r.request.url)
+                r.abort()
+
+        context.route("**/*", route)
+        page = context.new_page()
+        page.on("console",
+                lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        page.goto(path.as_uri(), wait_until="load")
+        page.kexue_problems, page.kexue_blocked = problems, blocked
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()

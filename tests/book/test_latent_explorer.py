@@ -70,41 +70,13 @@ def explorers():
     return {2: two, 10: ten}
 
 
-def open_offline(browser, tmp_path, body: str, name: str):
-    """``body`` in a local file page; any request but file: and data: is blocked and recorded;
-    console errors and page errors are collected."""
-    path = tmp_path / f"{name}.html"
-    path.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>{name}</title></head>"
-                    f"<body>{body}</body></html>", encoding="utf-8")
-    context = browser.new_context()
-    problems, blocked = [], []
-
-    def route(r):
-        if r.request.url.startswith(("file:", "data:")):
-            r.continue_()
-        else:
-            blocked.append(r.request.url)
-            r.abort()
-
-    context.route("**/*", route)
-    page = context.new_page()
-    page.on("console",
-            lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    page.goto(path.as_uri(), wait_until="load")
-    page.kexue_problems, page.kexue_blocked, page.kexue_context = problems, blocked, context
-    return page
-
-
 @pytest.fixture
-def page(browser, tmp_path, explorers):
+def page(standalone_page, explorers):
     """Both explorers on one page (each must keep to its own elements)."""
-    page = open_offline(browser, tmp_path, explorers[2].static_html() + explorers[10].static_html(),
-                        "explorers")
+    page = standalone_page(explorers[2].static_html() + explorers[10].static_html(), "explorers")
     for d in (2, 10):
         page.wait_for_function(f"() => {ROOT % d} && {ROOT % d}.dataset.ready === '1'")
-    yield page
-    page.kexue_context.close()
+    return page
 
 
 def root(page, d):
@@ -209,7 +181,6 @@ def test_the_crosshair_marks_z(page, explorers):
     (x0, x1), (y0, y1) = ex.pad_limits
     box = ex.payload()["pad"]["box"]
     px = box[0] + (z[0] - x0) / (x1 - x0) * (box[2] - box[0])
-    py = box[3] - (z[1] - y0) / (y1 - y0) * (box[3] - box[1])
     rgb = page.evaluate("([r, x, y]) => Array.from(r.querySelector('canvas.kx-pad').getContext('2d')"
                         ".getImageData(x, y, 1, 1).data)",
                         [root(page, 2), int(np.floor(px)), int(np.ceil(box[1])) + 2])
@@ -284,38 +255,35 @@ def test_the_page_decoder_over_random_z(page, explorers):
     print("random z: max |page - torch| %.2g, max |page - NumPy| %.2g" % tuple(np.max(worst, axis=0)))
 
 
-def test_a_decode_of_a_2_256_512_784_decoder_is_fast(browser, tmp_path):
+def test_a_decode_of_a_2_256_512_784_decoder_is_fast(standalone_page):
     """A decoder of the size Part III trains: one decode, and one slider event up to the painted
     canvas; medians over 50 runs."""
     ex = latent_explorer(mlp_decoder([2, 256, 512, 784], seed=0))
-    page = open_offline(browser, tmp_path, ex.static_html(), "big")
-    try:
-        page.wait_for_function(f"() => {ROOT % 2} && {ROOT % 2}.dataset.ready === '1'")
-        times = page.evaluate(f"""() => {{
-          const r = {ROOT % 2}, input = r.querySelector('input.kx-slider');
-          const ctx = r.querySelector('canvas.kx-image').getContext('2d'), decode = [], event = [];
-          for (let i = 0; i < 50; i++) {{
-            let t0 = performance.now();
-            r.kxExplorer.decode([Math.sin(i), Math.cos(i)]);
-            decode.push(performance.now() - t0);
-            t0 = performance.now();
-            input.value = String(-2 + 0.08 * i);
-            input.dispatchEvent(new Event('input', {{bubbles: true}}));
-            ctx.getImageData(0, 0, 1, 1);
-            event.push(performance.now() - t0);
-          }}
-          return {{decode, event}};
-        }}""")
-        decode, event = statistics.median(times["decode"]), statistics.median(times["event"])
-        loaded = page.evaluate("() => performance.getEntriesByType('navigation')[0].loadEventEnd")
-        print(f"2-256-512-784 in the page: loaded (1.4 MB parsed, weights decoded, first image) "
-              f"in {loaded:.0f} ms; decode median {decode:.2f} ms, slider event to pixels median "
-              f"{event:.2f} ms (max {max(times['event']):.2f} ms)")
-        assert decode < 20 and event < 40, (decode, event)
-        check_pixels(ex, state(page, 2), "big decoder")
-        assert_clean(page)
-    finally:
-        page.kexue_context.close()
+    page = standalone_page(ex.static_html(), "big")
+    page.wait_for_function(f"() => {ROOT % 2} && {ROOT % 2}.dataset.ready === '1'")
+    times = page.evaluate(f"""() => {{
+      const r = {ROOT % 2}, input = r.querySelector('input.kx-slider');
+      const ctx = r.querySelector('canvas.kx-image').getContext('2d'), decode = [], event = [];
+      for (let i = 0; i < 50; i++) {{
+        let t0 = performance.now();
+        r.kxExplorer.decode([Math.sin(i), Math.cos(i)]);
+        decode.push(performance.now() - t0);
+        t0 = performance.now();
+        input.value = String(-2 + 0.08 * i);
+        input.dispatchEvent(new Event('input', {{bubbles: true}}));
+        ctx.getImageData(0, 0, 1, 1);
+        event.push(performance.now() - t0);
+      }}
+      return {{decode, event}};
+    }}""")
+    decode, event = statistics.median(times["decode"]), statistics.median(times["event"])
+    loaded = page.evaluate("() => performance.getEntriesByType('navigation')[0].loadEventEnd")
+    print(f"2-256-512-784 in the page: loaded (1.4 MB parsed, weights decoded, first image) "
+          f"in {loaded:.0f} ms; decode median {decode:.2f} ms, slider event to pixels median "
+          f"{event:.2f} ms (max {max(times['event']):.2f} ms)")
+    assert decode < 20 and event < 40, (decode, event)
+    check_pixels(ex, state(page, 2), "big decoder")
+    assert_clean(page)
 
 
 # -- the built book --------------------------------------------------------------------------------

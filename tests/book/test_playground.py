@@ -98,32 +98,11 @@ def playground_html():
 
 
 @pytest.fixture
-def page(browser, tmp_path, playground_html):
-    """The playground alone in a local file page; any request but file: and data: is blocked and
-    recorded; console errors and page errors are collected."""
-    path = tmp_path / "playground.html"
-    path.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>playground</title>"
-                    f"</head><body>{playground_html}</body></html>", encoding="utf-8")
-    context = browser.new_context()
-    problems, blocked = [], []
-
-    def route(r):
-        if r.request.url.startswith(("file:", "data:")):
-            r.continue_()
-        else:
-            blocked.append(r.request.url)
-            r.abort()
-
-    context.route("**/*", route)
-    page = context.new_page()
-    page.on("console",
-            lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    page.goto(path.as_uri(), wait_until="load")
+def page(standalone_page, playground_html):
+    """The playground alone in an offline local page (see ``standalone_page``)."""
+    page = standalone_page(playground_html, "playground")
     wait_ready(page)
-    page.kexue_problems, page.kexue_blocked = problems, blocked
-    yield page
-    context.close()
+    return page
 
 
 @pytest.mark.parametrize("surface_name", sorted(surfaces.SURFACES))

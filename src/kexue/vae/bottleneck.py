@@ -28,8 +28,7 @@ import torch
 from torch import nn
 
 from .. import classifier, data, runtime, train
-from ..checks import (float_tensor, label_tensor, non_negative, non_negative_int, positive,
-                      positive_int)
+from ..checks import float_tensor, label_tensor, non_negative, positive, positive_int
 from ..experiments import Reference, experiment
 from .gaussian import kl_standard_normal, kl_to_standard, sample
 
@@ -83,11 +82,7 @@ class BottleneckClassifier(nn.Module):
                              f"{widths}")
         latent_dim = positive_int(latent_dim, "latent_dim")
         classes = positive_int(classes, "classes")
-        if seed is not None:
-            seed = non_negative_int(seed, "seed")
-        with torch.random.fork_rng(devices=[], enabled=seed is not None):
-            if seed is not None:
-                torch.default_generator.manual_seed(seed)
+        with runtime.seeded_init(seed):
             self.body = nn.Sequential(*classifier.mlp(widths, activation=activation), activation())
             self.code = (VariationalBottleneck(widths[-1], latent_dim) if bottleneck
                          else nn.Linear(widths[-1], latent_dim))

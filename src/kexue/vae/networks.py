@@ -12,8 +12,9 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..checks import float_tensor, non_negative_int, positive_int
+from ..checks import float_tensor, positive_int
 from ..classifier import mlp
+from ..runtime import seeded_init
 
 __all__ = ["GaussianEncoder", "mlp_decoder", "check_batch"]
 
@@ -31,11 +32,7 @@ class GaussianEncoder(nn.Module):
             raise ValueError(f"widths must name an input, at least one hidden and a latent width, "
                              f"got {widths}")
         self.latent_dim = positive_int(widths[-1], "the latent width")
-        if seed is not None:
-            seed = non_negative_int(seed, "seed")
-        with torch.random.fork_rng(devices=[], enabled=seed is not None):
-            if seed is not None:
-                torch.default_generator.manual_seed(seed)
+        with seeded_init(seed):
             self.body = nn.Sequential(mlp(widths[:-1], activation=activation), activation())
             self.mean = nn.Linear(widths[-2], widths[-1])
             self.log_var = nn.Linear(widths[-2], widths[-1])
