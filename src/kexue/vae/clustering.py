@@ -259,8 +259,9 @@ def run_clustering(config: dict):
     """Train the clustering VAE once per seed on ``config["dataset"]`` and score its test-set
     clusters (majority-label and Hungarian accuracy, NMI, ARI), with the baselines per seed when
     ``config["baselines"]``, and one run of the post's recipe as it is (centres from zero, no
-    k-means) when ``config["post_recipe_run"]``. Metrics hold per-seed values and their median and range; the
-    artifacts hold the model of the median seed, its test assignments and the test images."""
+    k-means) when ``config["post_recipe_run"]``. Metrics hold per-seed values and their median
+    and range; the artifacts hold the model of the median seed, its test assignments and the
+    test images."""
     from .. import runtime
     from .cluster_scores import scores
 
@@ -283,7 +284,7 @@ def run_clustering(config: dict):
         runtime.seed_everything(seed)
         model, _ = train_clustering(x_train, {**config, "kmeans_epoch": 0}, seed)
         metrics["post_recipe"] = {"seed": seed, **scores(model.assign(x_test).cpu().numpy(), y)}
-    for key in ("majority_acc", "hungarian_acc", "nmi", "ari"):
+    for key, _ in SCORES:
         metrics[key] = _spread([r[key] for r in runs])
         if config["baselines"]:
             for name in runs[0]["baselines"]:
@@ -291,8 +292,8 @@ def run_clustering(config: dict):
     metrics["test_acc"] = metrics["majority_acc"]["median"]
     order = sorted(range(len(runs)), key=lambda i: runs[i]["majority_acc"])
     median = order[len(order) // 2]
-    artifacts = {"model": models[median][0], "clusters": models[median][1], "seed": runs[median]["seed"],
-                 "x_test": x_test.cpu(), "y_test": y_test.cpu()}
+    artifacts = {"model": models[median][0], "clusters": models[median][1],
+                 "seed": runs[median]["seed"], "x_test": x_test.cpu(), "y_test": y_test.cpu()}
     return metrics, artifacts
 
 
