@@ -404,3 +404,50 @@ def test_save_best_resumed_does_not_overwrite_a_better_file(tmp_path):
               callbacks=[saver2])
     # 2.5, 1.5, 1.2 (steps 4-6) improve on each other but not on the best before the interruption
     assert saver2.best == 1.0 and torch.load(best, weights_only=False)["step"] == 2
+
+
+# -- time budget ----------------------------------------------------------------------------------
+class SlowSteps(train.Callback):
+    """Each step takes at least ``seconds`` of wall-clock time."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def on_step_end(self, trainer, logs):
+        import time
+        time.sleep(self.seconds)
+
+
+def test_time_budget_stops_a_run_once_its_seconds_are_spent_and_a_resume_stays_stopped(tmp_path):
+    model, opt, data = make_problem()
+    budget = train.TimeBudget(0.2)
+    trainer = train.Trainer(model, opt, mse, data, batch_size=16, progress=False,
+                            callbacks=[SlowSteps(0.03), budget], checkpoint=tmp_path / "run.pt")
+    trainer.fit(steps=1000)
+    # steps of >= 30 ms each: the 0.2 s budget is spent within 7 steps, and at most ~1 s later
+    assert budget.stopped_step == trainer.step and 2 <= trainer.step <= 7
+    assert 0.2 <= budget.elapsed < 1.0
+    trainer.save_checkpoint()
+    model2, opt2, _ = make_problem()
+    again = train.TimeBudget(0.2)
+    resumed = train.Trainer(model2, opt2, mse, data, batch_size=16, progress=False,
+                            callbacks=[SlowSteps(0.03), again], checkpoint=tmp_path / "run.pt")
+    resumed.fit(steps=1000)
+    assert again.stopped_step == budget.stopped_step and resumed.step == trainer.step
+
+
+def test_time_budget_counts_the_time_before_a_resume():
+    budget = train.TimeBudget(10.0)
+    budget.load_state_dict({"elapsed": 9.99, "stopped_step": None})
+    model, opt, data = make_problem()
+    trainer = train.Trainer(model, opt, mse, data, batch_size=16, progress=False,
+                            callbacks=[SlowSteps(0.02), budget])
+    trainer.fit(steps=100)
+    assert trainer.step == 1 and budget.stopped_step == 1 and budget.elapsed >= 10.0
+
+
+def test_time_budget_checks_its_seconds():
+    with pytest.raises(ValueError, match="seconds"):
+        train.TimeBudget(0)
+    with pytest.raises((ValueError, TypeError), match="seconds"):
+        train.TimeBudget(float("nan"))

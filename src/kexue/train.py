@@ -10,6 +10,7 @@ An interrupt (Ctrl-C) stops the run at the end of the current step and writes a 
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -368,6 +369,39 @@ class EarlyStopping(_BestSoFar):
         super().load_state_dict(state)
         self.wait, self.stopped_step = state["wait"], state["stopped_step"]
         self.best_weights = state["best_weights"]
+
+
+class TimeBudget(Callback):
+    """Stop once ``seconds`` of wall-clock training time have passed (counted across resumes from
+    a checkpoint): a run sized for a fast device ends on time on a slow one. ``stopped_step`` is
+    the step it stopped at (``None`` while within budget) and ``elapsed`` the seconds trained. The
+    clock is the host's: on a GPU it may run a few queued steps ahead of the device."""
+
+    def __init__(self, seconds: float):
+        from .checks import positive
+
+        self.seconds = positive(seconds, "seconds")
+        self.elapsed = 0.0
+        self.stopped_step: int | None = None
+        self._start: float | None = None
+        self._before = 0.0
+
+    def on_train_begin(self, trainer):
+        self._start, self._before = time.monotonic(), self.elapsed
+        if self.stopped_step is not None:
+            trainer.stop_training = True
+
+    def on_step_end(self, trainer, logs):
+        self.elapsed = self._before + time.monotonic() - self._start
+        if self.elapsed >= self.seconds and self.stopped_step is None:
+            self.stopped_step = trainer.step
+            trainer.stop_training = True
+
+    def state_dict(self):
+        return {"elapsed": self.elapsed, "stopped_step": self.stopped_step}
+
+    def load_state_dict(self, state):
+        self.elapsed, self.stopped_step = state["elapsed"], state["stopped_step"]
 
 
 class SaveBest(_BestSoFar):
