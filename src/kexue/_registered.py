@@ -13,3 +13,4 @@ from .optim import adaptive  # noqa: F401  adaptive-optimisers-2d
 from .vae import bottleneck  # noqa: F401  vib-fashion
 from .vae import autoencoder  # noqa: F401  vae-geometry-mnist
 from .vae import clustering  # noqa: F401  vae-cluster-mnist, vae-cluster-fashion
+from .vae import eae  # noqa: F401  eae-mnist

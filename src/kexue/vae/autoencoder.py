@@ -36,7 +36,7 @@ from .gaussian import kl_standard_normal, kl_to_standard, log_density, reparamet
 from .networks import GaussianEncoder, check_batch, mlp_decoder
 
 __all__ = ["Autoencoder", "VAE", "ElboTerms", "squared_error", "elbo_terms", "autoencoder_loss",
-           "VAELoss", "decoder_variance", "train_autoencoder", "aggregate_moments",
+           "VAELoss", "decoder_variance", "train_model", "train_autoencoder", "aggregate_moments",
            "gaussian_kl_to_prior", "log_aggregate_density", "coverage", "evidence_on_grid",
            "latent_grid", "interpolate", "model_name", "model_title", "summary_tables",
            "grid_limits", "plot_latent_clouds", "plot_decoded_grid", "plot_interpolations",
@@ -208,15 +208,30 @@ def train_autoencoder(kind: str, kl_weight: float | None, config: dict, data: to
         if kl_weight is None:
             raise ValueError("a VAE needs a kl_weight (beta >= 0; 1 is the post's objective)")
         model, loss = VAE(config["hidden"], seed=config["seed"]), VAELoss(kl_weight)
-    model = model.to(data.device)
-    runtime.seed_everything(config["seed"])  # the VAE's noise comes from the global generator
-    optimizer = train.adam(model.parameters(), positive(config["lr"], "lr"))
-    batch_size = positive_int(config["batch_size"], "batch_size")
     label = "autoencoder" if kind == "ae" else f"VAE, beta={kl_weight:g}"
+    return train_model(model, loss, config, data, description=label)
+
+
+def train_model(model: nn.Module, loss, config: dict, data: torch.Tensor, *,
+                description: str = "training") -> tuple[nn.Module, list[dict]]:
+    """Train ``model`` (moved to ``data``'s device) on the rows of ``data`` with Adam and ``loss``
+    through ``kexue.train``; ``config`` gives ``epochs``, ``batch_size``, ``lr`` and ``seed`` (of
+    the batches and, through :func:`kexue.runtime.seed_everything`, of a VAE's noise). Returns the
+    model in eval mode and the history's rows (means per epoch)."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    missing = [key for key in ("epochs", "batch_size", "lr", "seed") if key not in config]
+    if missing:
+        raise KeyError(f"config lacks {missing}")
+    model = model.to(data.device)
+    runtime.seed_everything(config["seed"])
+    optimizer = train.adam(model.parameters(), positive(config["lr"], "lr"))
     with runtime.cpu_threads(1, data.device):
-        history = train.fit(model, optimizer, loss, data, batch_size=min(batch_size, len(data)),
+        history = train.fit(model, optimizer, loss, data,
+                            batch_size=min(positive_int(config["batch_size"], "batch_size"),
+                                           len(data)),
                             epochs=positive_int(config["epochs"], "epochs"), seed=config["seed"],
-                            description=label)
+                            description=description)
     return model.eval(), history.rows
 
 
