@@ -1,0 +1,351 @@
+"""Deep InfoMax: features by maximising mutual information, without a decoder (Su Jianlin,
+https://spaces.ac.cn/archives/6024, after Hjelm et al., 2018).
+
+A convolutional encoder maps an image ``x`` to a feature map ``C(x)`` (``h x w`` vectors) and then
+to a Gaussian code ``p(z|x) = N(mu(x), diag sigma^2(x))``. It is trained on
+
+    - alpha * JS_global - beta * JS_local + gamma * E_x KL(p(z|x) || N(0, I)),
+
+where each JS term is the f-GAN Jensen-Shannon bound (:func:`..mutual_information.js_bound`)
+of a critic telling true pairs from shuffled ones: globally ``T1([C(x), z_x])``, the whole
+feature map with the image's own code; locally ``T2([C_ij(x), z_x])``, each position's feature
+vector with the code (1x1 convolutions), averaged over the ``h w`` positions. Negatives pair an
+image with the code of the next image in the (randomly ordered) batch. The KL term is the post's
+prior: ``-I + lambda KL(p(z) || q(z))`` equals ``-(1 + lambda) I + lambda E_x KL(p(z|x) || q(z))``,
+so a weighted per-image KL, as in a VAE, stands in for the adversarial prior of the paper.
+
+The features (the means ``mu(x)``) are judged by k-nearest-neighbour classification
+(:func:`knn_accuracy`, cosine similarity as the post's retrieval uses) and a linear probe
+(:func:`linear_probe`), beside raw pixels and an untrained encoder. The experiment is
+``infomax-mnist``.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .. import classifier, runtime, train
+from ..checks import float_tensor, label_tensor, non_negative, positive, positive_int, real_number, non_negative_int
+from ..experiments import experiment
+from .gaussian import kl_to_standard, sample
+from .mutual_information import dv_bound, js_bound
+from .networks import check_batch
+from .vae_information import information_terms
+
+__all__ = ["InfoMaxEncoder", "DeepInfoMax", "infomax_terms", "InfoMaxLoss", "PriorWarmup", "train_infomax",
+           "features", "nearest_neighbours", "knn_accuracy", "linear_probe", "run_infomax",
+           "results_table", "plot_retrieval"]
+
+IMAGE_SIDE = 28
+METRICS = ("cosine", "euclidean")
+
+
+class InfoMaxEncoder(nn.Module):
+    """``x`` (flat 28 x 28 images) -> ``(C(x), mu(x), log sigma^2(x))``: two stride-2 3x3
+    convolutions (ReLU) give the ``channels[1] x 7 x 7`` feature map ``C``; a hidden layer on the
+    flattened map, then two linear heads, give the code's mean and log-variance. The
+    log-variance head starts at ``init_log_var`` (small blobs): started at the usual 0, the noise
+    ``sigma ~ 1`` drowns the means (about 0.1 at initialisation) and the critics take hundreds
+    of steps to find any signal, while the KL term pulls the means to zero."""
+
+    def __init__(self, channels=(32, 64), hidden: int = 256, latent_dim: int = 64, *,
+                 init_log_var: float = -4.0, seed: int | None = None):
+        super().__init__()
+        c1, c2 = (positive_int(c, "every channel count") for c in channels)
+        self.channels, self.latent_dim = c2, positive_int(latent_dim, "latent_dim")
+        self.side = IMAGE_SIDE // 4
+        hidden = positive_int(hidden, "hidden")
+        with runtime.seeded_init(seed):
+            self.conv = nn.Sequential(nn.Conv2d(1, c1, 3, stride=2, padding=1), nn.ReLU(),
+                                      nn.Conv2d(c1, c2, 3, stride=2, padding=1), nn.ReLU())
+            self.head = nn.Sequential(nn.Flatten(), nn.Linear(c2 * self.side ** 2, hidden),
+                                      nn.ReLU())
+            self.mean = nn.Linear(hidden, self.latent_dim)
+            self.log_var = nn.Linear(hidden, self.latent_dim)
+            nn.init.constant_(self.log_var.bias, real_number(init_log_var, "init_log_var"))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x = check_batch(x, IMAGE_SIDE ** 2)
+        c = self.conv(x.view(-1, 1, IMAGE_SIDE, IMAGE_SIDE))
+        h = self.head(c)
+        return c, self.mean(h), self.log_var(h)
+
+
+class DeepInfoMax(nn.Module):
+    """The encoder and its two critics: ``global_critic`` an MLP on ``[flatten C(x), z]``,
+    ``local_critic`` three 1x1 convolutions on ``[C_ij(x), z]`` at every position."""
+
+    def __init__(self, channels=(32, 64), hidden: int = 256, latent_dim: int = 64,
+                 critic_hidden: int = 256, *, seed: int | None = None):
+        super().__init__()
+        self.encoder = InfoMaxEncoder(channels, hidden, latent_dim, seed=seed)
+        c, d, s = self.encoder.channels, self.encoder.latent_dim, self.encoder.side
+        k = positive_int(critic_hidden, "critic_hidden")
+        with runtime.seeded_init(None if seed is None else seed + 1):
+            self.global_critic = classifier.mlp([c * s * s + d, k, k, 1])
+            self.local_critic = nn.Sequential(nn.Conv2d(c + d, k, 1), nn.ReLU(),
+                                              nn.Conv2d(k, k, 1), nn.ReLU(), nn.Conv2d(k, 1, 1))
+
+    def scores(self, c: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The critics' values for feature maps ``c`` (n x C x h x w) paired row by row with
+        codes ``z``: global (n,) and local (n x h x w)."""
+        t_global = self.global_critic(torch.cat([c.flatten(1), z], 1)).squeeze(1)
+        zz = z[:, :, None, None].expand(-1, -1, *c.shape[2:])
+        t_local = self.local_critic(torch.cat([c, zz], 1)).squeeze(1)
+        return t_global, t_local
+
+
+def infomax_terms(model: DeepInfoMax, x: torch.Tensor, noise: torch.Tensor) -> dict:
+    """The three terms on a batch, with ``z = mu + sigma * noise``: ``global_js`` and
+    ``local_js`` (the JS bounds, negatives pairing each image with the next image's code) and
+    ``prior_kl`` (the mean of ``KL(p(z|x) || N(0, I))``)."""
+    c, mean, log_var = model.encoder(x)
+    z = sample(mean, log_var, noise)
+    g_pos, l_pos = model.scores(c, z)
+    g_neg, l_neg = model.scores(c, z.roll(1, 0))
+    return {"global_js": js_bound(g_pos, g_neg),
+            "local_js": js_bound(l_pos.flatten(), l_neg.flatten()),
+            "prior_kl": kl_to_standard(mean, log_var).mean()}
+
+
+class InfoMaxLoss:
+    """``-alpha global_js - beta local_js + gamma_t prior_kl`` for ``kexue.train``; logs the terms.
+    ``gamma_t = gamma * prior_scale``, the scale set by :class:`PriorWarmup` (1 without it)."""
+
+    def __init__(self, alpha: float = 0.5, beta: float = 1.5, gamma: float = 0.01):
+        self.alpha = non_negative(alpha, "alpha")
+        self.beta = non_negative(beta, "beta")
+        self.gamma = non_negative(gamma, "gamma")
+        self.prior_scale = 1.0
+
+    def __call__(self, model: DeepInfoMax, x: torch.Tensor):
+        noise = torch.randn(len(x), model.encoder.latent_dim, device=x.device, dtype=x.dtype)
+        terms = infomax_terms(model, x, noise)
+        loss = (-self.alpha * terms["global_js"] - self.beta * terms["local_js"]
+                + self.gamma * self.prior_scale * terms["prior_kl"])
+        return loss, {k: v.detach() for k, v in terms.items()}
+
+
+class PriorWarmup(train.Callback):
+    """Switch the prior term on late: ``prior_scale`` is 0 for the first ``delay`` steps, then
+    rises linearly to 1 over ``delay`` more. Early on the critics cannot yet tell true pairs from
+    shuffled ones, so the JS terms give the encoder no gradient, and any KL gradient at all
+    (Adam rescales it, however small ``gamma``) pulls every code onto the prior, where the
+    critics never find a signal (measured: JS stays at ``-log 4``)."""
+
+    def __init__(self, loss: InfoMaxLoss, delay: int):
+        if not isinstance(loss, InfoMaxLoss):
+            raise TypeError(f"loss must be an InfoMaxLoss, got {type(loss).__name__}")
+        self.loss, self.delay = loss, non_negative_int(delay, "delay")
+
+    def _update(self, step: int) -> None:
+        self.loss.prior_scale = (1.0 if self.delay == 0
+                                 else min(1.0, max(0.0, (step - self.delay) / self.delay)))
+
+    def on_train_begin(self, trainer):
+        self._update(trainer.step)
+
+    def on_step_end(self, trainer, logs):
+        self._update(trainer.step)
+
+
+def train_infomax(config: dict, data: torch.Tensor) -> tuple[DeepInfoMax, list[dict]]:
+    """Train a :class:`DeepInfoMax` (``channels``, ``hidden``, ``latent_dim``, ``critic_hidden``)
+    with :class:`InfoMaxLoss` (``alpha``, ``beta``, ``gamma``; the prior switched on after
+    ``prior_delay`` steps by :class:`PriorWarmup`) by Adam (``lr``) for ``epochs``
+    epochs of ``batch_size`` on the rows of ``data``, seeded with ``seed``. Returns the model
+    (eval mode) and the history's rows."""
+    if not isinstance(config, dict):
+        raise TypeError(f"config must be a dict, got {type(config).__name__}")
+    keys = ("channels", "hidden", "latent_dim", "critic_hidden", "alpha", "beta", "gamma",
+            "prior_delay", "lr", "epochs", "batch_size", "seed")
+    missing = [k for k in keys if k not in config]
+    if missing:
+        raise KeyError(f"config lacks {missing}; it needs {list(keys)}")
+    data = check_batch(data, IMAGE_SIDE ** 2, "data")
+    model = DeepInfoMax(config["channels"], config["hidden"], config["latent_dim"],
+                        config["critic_hidden"], seed=config["seed"]).to(data.device)
+    loss = InfoMaxLoss(config["alpha"], config["beta"], config["gamma"])
+    runtime.seed_everything(config["seed"])
+    batch_size = positive_int(config["batch_size"], "batch_size")
+    if batch_size < 2:
+        raise ValueError("batch_size must be at least 2: negatives come from other images")
+    history = train.fit(model, train.adam(model.parameters(), positive(config["lr"], "lr")), loss,
+                        data, batch_size=min(batch_size, len(data)),
+                        epochs=positive_int(config["epochs"], "epochs"), seed=config["seed"],
+                        callbacks=[PriorWarmup(loss, config["prior_delay"])],
+                        description="Deep InfoMax")
+    return model.eval(), history.rows
+
+
+@torch.no_grad()
+def features(encoder: InfoMaxEncoder, x: torch.Tensor, *, batch_size: int = 2048) -> torch.Tensor:
+    """The means ``mu(x)``, ``batch_size`` images at a time."""
+    if not isinstance(encoder, InfoMaxEncoder):
+        raise TypeError(f"encoder must be an InfoMaxEncoder, got {type(encoder).__name__}")
+    x = check_batch(x, IMAGE_SIDE ** 2)
+    return torch.cat([encoder(part)[1] for part in x.split(positive_int(batch_size, "batch_size"))])
+
+
+def _features_pair(queries, bank) -> tuple[torch.Tensor, torch.Tensor]:
+    queries = float_tensor(queries, "queries", ndim=2, nonempty=True)
+    bank = float_tensor(bank, "bank", ndim=2, nonempty=True)
+    if queries.shape[1] != bank.shape[1]:
+        raise ValueError(f"queries and bank must have the same width, got {queries.shape[1]} and "
+                         f"{bank.shape[1]}")
+    return queries, bank
+
+
+def nearest_neighbours(queries: torch.Tensor, bank: torch.Tensor, k: int, *,
+                       metric: str = "cosine", chunk: int = 1024) -> torch.Tensor:
+    """The indices (``len(queries) x k``) of each query's ``k`` nearest rows of ``bank``, nearest
+    first: by cosine similarity (``metric="cosine"``) or Euclidean distance."""
+    queries, bank = _features_pair(queries, bank)
+    k = positive_int(k, "k")
+    if k > len(bank):
+        raise ValueError(f"k = {k} exceeds the bank's {len(bank)} rows")
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    if metric == "cosine":
+        queries, bank = F.normalize(queries, dim=1), F.normalize(bank, dim=1)
+        score = lambda q: q @ bank.T
+    else:
+        score = lambda q: -torch.cdist(q, bank)
+    return torch.cat([score(q).topk(k, dim=1).indices
+                      for q in queries.split(positive_int(chunk, "chunk"))])
+
+
+def knn_accuracy(train_features: torch.Tensor, train_labels: torch.Tensor,
+                 test_features: torch.Tensor, test_labels: torch.Tensor, *, k: int = 10,
+                 metric: str = "cosine") -> float:
+    """The fraction of test rows whose label is the majority label of their ``k`` nearest training
+    rows (ties to the smallest label, as scikit-learn's ``KNeighborsClassifier`` breaks them)."""
+    train_labels = label_tensor(train_labels, "train_labels", n=len(train_features))
+    test_labels = label_tensor(test_labels, "test_labels", n=len(test_features))
+    index = nearest_neighbours(test_features, train_features, k, metric=metric)
+    votes = F.one_hot(train_labels[index], int(train_labels.max()) + 1).sum(1)
+    return float((votes.argmax(1) == test_labels).float().mean())
+
+
+def linear_probe(train_features: torch.Tensor, train_labels: torch.Tensor,
+                 test_features: torch.Tensor, test_labels: torch.Tensor, *, epochs: int = 10,
+                 batch_size: int = 256, lr: float = 1e-2, seed: int = 0) -> float:
+    """Test accuracy of a linear softmax classifier trained (Adam, ``kexue.train``) on the
+    training features, each standardised by the training set's mean and standard deviation."""
+    train_features, test_features = _features_pair(train_features, test_features)
+    train_labels = label_tensor(train_labels, "train_labels", n=len(train_features))
+    test_labels = label_tensor(test_labels, "test_labels", n=len(test_features))
+    centre, scale = train_features.mean(0), train_features.std(0).clamp_min(1e-6)
+    standard = lambda f: (f - centre) / scale
+    model = classifier.mlp([train_features.shape[1], int(train_labels.max()) + 1],
+                           seed=seed).to(train_features.device)
+    train.fit(model, train.adam(model.parameters(), positive(lr, "lr")),
+              classifier.classification_loss, (standard(train_features), train_labels),
+              batch_size=min(positive_int(batch_size, "batch_size"), len(train_features)),
+              epochs=positive_int(epochs, "epochs"), seed=seed, description="linear probe")
+    return classifier.evaluate(model, standard(test_features), test_labels)["acc"]
+
+
+@torch.no_grad()
+def _mi_estimates(model: DeepInfoMax, x: torch.Tensor, generator: torch.Generator) -> dict:
+    """On held-out images: the two JS bounds, and the Donsker-Varadhan bound of the global
+    critic (a lower bound on I(x; z) whatever trained the critic), in batches of 500."""
+    sums = {"global_js": 0.0, "local_js": 0.0, "global_dv": 0.0}
+    parts = [p for p in x.split(500) if len(p) > 1]
+    for part in parts:
+        c, mean, log_var = model.encoder(part)
+        z = sample(mean, log_var, torch.randn(mean.shape, generator=generator).to(mean.device))
+        g_pos, l_pos = model.scores(c, z)
+        g_neg, l_neg = model.scores(c, z.roll(1, 0))
+        sums["global_js"] += float(js_bound(g_pos, g_neg))
+        sums["local_js"] += float(js_bound(l_pos.flatten(), l_neg.flatten()))
+        sums["global_dv"] += float(dv_bound(g_pos, g_neg))
+    return {k: v / len(parts) for k, v in sums.items()}
+
+
+@experiment(
+    "infomax-mnist",
+    quick=dict(n_train=6000, n_test=1000, channels=[16, 32], hidden=128, latent_dim=32,
+               critic_hidden=64, alpha=0.5, beta=1.5, gamma=0.01, prior_delay=100, lr=1e-3,
+               epochs=3,
+               batch_size=64, k=10, probe_epochs=10, seed=0),
+    full=dict(n_train=60000, n_test=10000, channels=[32, 64], hidden=256, latent_dim=64,
+              critic_hidden=256, alpha=0.5, beta=1.5, gamma=0.01, prior_delay=200, lr=1e-3,
+              epochs=3,
+              batch_size=128, k=10, probe_epochs=20, seed=0),
+    metric="knn_acc_dim",
+    description="Deep InfoMax on MNIST (conv encoder, global + local JS mutual information + a "
+                "KL prior term, no decoder, no labels): k-NN (cosine, k neighbours among the "
+                "training images) and linear-probe test accuracy of its code means, beside raw "
+                "pixels and the same encoder untrained; the JS and DV bounds on held-out images.",
+    post=6024,
+)
+def run_infomax(config: dict):
+    """Train Deep InfoMax on ``n_train`` MNIST images, then score three feature sets on the
+    first ``n_test`` test images. The artifacts hold the trained model (CPU), the images, labels
+    and features (CPU) and the training history."""
+    runtime.seed_everything(config["seed"])
+    dev = runtime.device()
+    x_train, y_train, x_test, y_test = classifier.mnist_subset(config["n_train"], config["n_test"],
+                                                               config["seed"], dev)
+    with runtime.cpu_threads(1, dev):
+        model, rows = train_infomax(config, x_train)
+        untrained = InfoMaxEncoder(config["channels"], config["hidden"], config["latent_dim"],
+                                   seed=config["seed"]).to(dev).eval()
+        sets = {"pixels": (x_train, x_test),
+                "random": (features(untrained, x_train), features(untrained, x_test)),
+                "dim": (features(model.encoder, x_train), features(model.encoder, x_test))}
+        metrics = {"n_train": len(x_train), "n_test": len(x_test), "k": config["k"]}
+        for name, (f_train, f_test) in sets.items():
+            metrics[f"knn_acc_{name}"] = knn_accuracy(f_train, y_train, f_test, y_test,
+                                                      k=config["k"])
+            metrics[f"probe_acc_{name}"] = linear_probe(f_train, y_train, f_test, y_test,
+                                                        epochs=config["probe_epochs"],
+                                                        seed=config["seed"])
+        generator = torch.Generator().manual_seed(config["seed"] + 1)
+        metrics.update(_mi_estimates(model, x_test, generator))
+        with torch.no_grad():
+            _, mean, log_var = model.encoder(x_test)
+            info = information_terms(mean, log_var, generator=generator)
+    metrics.update(prior_kl=info["mean_kl"], mixture_mi=info["mutual_information"],
+                   mixture_mi_se=info["mutual_information_se"], log_n=info["log_n"],
+                   final_train=rows[-1])
+    artifacts = {"model": model.cpu(), "history": rows, "x_train": x_train.cpu(),
+                 "y_train": y_train.cpu(), "x_test": x_test.cpu(), "y_test": y_test.cpu(),
+                 "features": {k: (a.cpu(), b.cpu()) for k, (a, b) in sets.items()}}
+    return metrics, artifacts
+
+
+def results_table(metrics: dict) -> tuple[list, list]:
+    """``(header, rows)``: k-NN and linear-probe test accuracy for each feature set."""
+    if not isinstance(metrics, dict) or "knn_acc_dim" not in metrics:
+        raise ValueError("metrics must be the metrics of the infomax-mnist experiment")
+    names = {"pixels": "raw pixels (784)", "random": "untrained encoder, μ(x)",
+             "dim": "Deep InfoMax, μ(x)"}
+    rows = [[title, f"{metrics[f'knn_acc_{n}']:.3f}", f"{metrics[f'probe_acc_{n}']:.3f}"]
+            for n, title in names.items()]
+    return ["features", f"{metrics['k']}-NN accuracy (cosine)", "linear probe accuracy"], rows
+
+
+def plot_retrieval(fig, queries: torch.Tensor, banks: dict, n_neighbours: int = 9, *,
+                   title: str | None = None) -> None:
+    """For each query image (rows), its ``n_neighbours`` nearest images of a bank by cosine
+    similarity, one panel per feature set. ``banks`` maps a panel title to
+    ``(query_features, bank_features, bank_images)``; the query is drawn first, then a gap."""
+    from .. import viz
+
+    queries = float_tensor(queries, "queries", ndim=2, nonempty=True).cpu()
+    if not isinstance(banks, dict) or not banks:
+        raise ValueError("banks must be a non-empty dict of title -> (query features, bank "
+                         "features, bank images)")
+    k = positive_int(n_neighbours, "n_neighbours")
+    blank = torch.zeros_like(queries[:1])  # white in the gray_r colour map
+    for i, (name, (q, bank, images)) in enumerate(banks.items()):
+        index = nearest_neighbours(q.cpu(), bank.cpu(), k)
+        tiles = torch.cat([torch.cat([queries[r:r + 1], blank, images.cpu()[index[r]]])
+                           for r in range(len(queries))])
+        viz.image_grid(tiles, ncols=k + 2, ax=fig.add_subplot(1, len(banks), i + 1), title=name)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
