@@ -1,5 +1,4 @@
 """The quantiser against vector_quantize_pytorch, an independent implementation."""
-import copy
 import math
 
 import pytest

@@ -12,7 +12,6 @@ drawn one code at a time (:meth:`CodePrior.sample`) and decoded by the VQ-VAE's 
 """
 from __future__ import annotations
 
-import math
 
 import torch
 from torch import nn
