@@ -19,7 +19,7 @@ def mnist():
     return kx.classifier.mnist_subset(640, 200, 0, "cpu")
 
 
-def test_terms_are_js_bounds_of_true_against_next_image_pairs(mnist):
+def test_terms_are_js_bounds_of_all_pairings_in_the_batch(mnist):
     x = mnist[0][:16]
     model = im.DeepInfoMax(**{k: SMALL[k] for k in ("channels", "hidden", "latent_dim",
                                                     "critic_hidden")}, seed=0)
@@ -28,16 +28,32 @@ def test_terms_are_js_bounds_of_true_against_next_image_pairs(mnist):
         terms = im.infomax_terms(model, x, noise)
         c, mean, log_var = model.encoder(x)
         z = mean + (0.5 * log_var).exp() * noise
-        # recompute the global critic pair by pair, by hand
-        t_pos = torch.stack([model.global_critic(torch.cat([c[i].flatten(), z[i]])) for i in range(16)])
-        t_neg = torch.stack([model.global_critic(torch.cat([c[i].flatten(), z[i - 1]]))
-                             for i in range(16)])
-        by_hand = torch.log(torch.sigmoid(t_pos)).mean() + torch.log(1 - torch.sigmoid(t_neg)).mean()
+        # the separable critics pair by pair, by hand: T(a, z) = <phi(a), psi(z)>
+        phi = [model.global_map(c[i:i + 1])[0] for i in range(16)]
+        psi = [model.global_code(z[j]) for j in range(16)]
+        t = torch.stack([torch.stack([phi[i] @ psi[j] for j in range(16)]) for i in range(16)])
+        pos = [t[i, i] for i in range(16)]
+        neg = [t[i, j] for i in range(16) for j in range(16) if i != j]
+        by_hand = (sum(math.log(torch.sigmoid(v)) for v in pos) / 16
+                   + sum(math.log(1 - torch.sigmoid(v)) for v in neg) / (16 * 15))
+        # one local score: position (3, 4) of image 2 against the code of image 5
+        local = model.local_map(c[2:3])[0, :, 3, 4] @ model.local_code(z[5])
+        _, t_local = model.scores(c, z)
         kl = 0.5 * (mean ** 2 + log_var.exp() - log_var - 1).sum(1).mean()
-    assert float(terms["global_js"]) == pytest.approx(float(by_hand), abs=1e-5)
+    assert float(terms["global_js"]) == pytest.approx(by_hand, abs=1e-5)
+    assert float(t_local[2, 5, 3, 4]) == pytest.approx(float(local), abs=1e-5)
     assert float(terms["prior_kl"]) == pytest.approx(float(kl), rel=1e-5)
     assert -math.log(4) - 1 < float(terms["local_js"]) < 0
-    assert c.shape == (16, 8, 7, 7)
+    assert c.shape == (16, 8, 7, 7) and t_local.shape == (16, 16, 7, 7)
+
+
+def test_pair_bound_is_tight_for_a_critic_that_knows_the_pairs():
+    # certain of every pair: the JS bound reaches its ceiling 0 and DV reaches log-ratio - 0
+    scores = 30 * torch.eye(8)[:, :, None] - 15
+    assert float(im.pair_bound(scores)) == pytest.approx(0.0, abs=1e-6)
+    assert float(im.pair_bound(scores, kx.vae.mutual_information.dv_bound)) == pytest.approx(30.0)
+    blind = torch.zeros(8, 8)  # no information: the floor -log 4
+    assert float(im.pair_bound(blind)) == pytest.approx(-math.log(4))
 
 
 def test_prior_warmup_schedule():
@@ -117,5 +133,7 @@ def test_bad_input(mnist):
                         torch.zeros(2, dtype=torch.int64))
     with pytest.raises(TypeError, match="loss must be an InfoMaxLoss"):
         im.PriorWarmup(None, 3)
+    with pytest.raises(ValueError, match="scores must pair n >= 2 images"):
+        im.pair_bound(torch.zeros(4, 3))
     with pytest.raises(ValueError, match="metrics must be"):
         im.results_table({})

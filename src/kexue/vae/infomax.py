@@ -7,10 +7,12 @@ to a Gaussian code ``p(z|x) = N(mu(x), diag sigma^2(x))``. It is trained on
     - alpha * JS_global - beta * JS_local + gamma * E_x KL(p(z|x) || N(0, I)),
 
 where each JS term is the f-GAN Jensen-Shannon bound (:func:`..mutual_information.js_bound`)
-of a critic telling true pairs from shuffled ones: globally ``T1([C(x), z_x])``, the whole
-feature map with the image's own code; locally ``T2([C_ij(x), z_x])``, each position's feature
-vector with the code (1x1 convolutions), averaged over the ``h w`` positions. Negatives pair an
-image with the code of the next image in the (randomly ordered) batch. The KL term is the post's
+of a critic telling true pairs from mismatched ones: globally ``T1(C(x), z)``, the whole feature
+map against a code; locally ``T2(C_ij(x), z)``, each position's feature vector against a code,
+averaged over the ``h w`` positions. The critics are separable, ``<phi(.), psi(z)>`` (the
+paper's "encoder-and-dot" critics), so a batch of ``n`` images scores all ``n x n`` pairings at
+once: each image's own code is its positive, the ``n - 1`` other codes its negatives.
+The KL term is the post's
 prior: ``-I + lambda KL(p(z) || q(z))`` equals ``-(1 + lambda) I + lambda E_x KL(p(z|x) || q(z))``,
 so a weighted per-image KL, as in a VAE, stands in for the adversarial prior of the paper.
 
@@ -33,7 +35,7 @@ from .mutual_information import dv_bound, js_bound
 from .networks import check_batch
 from .vae_information import information_terms
 
-__all__ = ["InfoMaxEncoder", "DeepInfoMax", "infomax_terms", "InfoMaxLoss", "PriorWarmup", "train_infomax",
+__all__ = ["InfoMaxEncoder", "DeepInfoMax", "pair_bound", "infomax_terms", "InfoMaxLoss", "PriorWarmup", "train_infomax",
            "features", "nearest_neighbours", "knn_accuracy", "linear_probe", "run_infomax",
            "results_table", "plot_retrieval"]
 
@@ -72,9 +74,17 @@ class InfoMaxEncoder(nn.Module):
         return c, self.mean(h), self.log_var(h)
 
 
+def _embedding(width: int, k: int) -> nn.Module:
+    """A two-layer MLP ``width -> k -> k`` (ReLU between): one side of a dot-product critic."""
+    return nn.Sequential(nn.Linear(width, k), nn.ReLU(), nn.Linear(k, k))
+
+
 class DeepInfoMax(nn.Module):
-    """The encoder and its two critics: ``global_critic`` an MLP on ``[flatten C(x), z]``,
-    ``local_critic`` three 1x1 convolutions on ``[C_ij(x), z]`` at every position."""
+    """The encoder and its two separable ("encoder-and-dot") critics, as in the paper's best
+    variant: ``T(a, z) = <phi(a), psi(z)>`` with small embeddings of each side, so one batch of
+    ``n`` images gives the whole ``n x n`` matrix of scores at once. Globally ``phi`` is an MLP on
+    the flattened map ``C(x)``; locally two 1x1 convolutions embed each position's vector
+    ``C_ij(x)``; each critic has its own MLP ``psi`` on the code."""
 
     def __init__(self, channels=(32, 64), hidden: int = 256, latent_dim: int = 64,
                  critic_hidden: int = 256, *, seed: int | None = None):
@@ -83,29 +93,39 @@ class DeepInfoMax(nn.Module):
         c, d, s = self.encoder.channels, self.encoder.latent_dim, self.encoder.side
         k = positive_int(critic_hidden, "critic_hidden")
         with runtime.seeded_init(None if seed is None else seed + 1):
-            self.global_critic = classifier.mlp([c * s * s + d, k, k, 1])
-            self.local_critic = nn.Sequential(nn.Conv2d(c + d, k, 1), nn.ReLU(),
-                                              nn.Conv2d(k, k, 1), nn.ReLU(), nn.Conv2d(k, 1, 1))
+            self.global_map = nn.Sequential(nn.Flatten(), _embedding(c * s * s, k))
+            self.global_code = _embedding(d, k)
+            self.local_map = nn.Sequential(nn.Conv2d(c, k, 1), nn.ReLU(), nn.Conv2d(k, k, 1))
+            self.local_code = _embedding(d, k)
 
     def scores(self, c: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The critics' values for feature maps ``c`` (n x C x h x w) paired row by row with
-        codes ``z``: global (n,) and local (n x h x w)."""
-        t_global = self.global_critic(torch.cat([c.flatten(1), z], 1)).squeeze(1)
-        zz = z[:, :, None, None].expand(-1, -1, *c.shape[2:])
-        t_local = self.local_critic(torch.cat([c, zz], 1)).squeeze(1)
+        """The critics' values for every pairing of feature maps ``c`` (n x C x h x w) with codes
+        ``z`` (m x d): global ``[i, j] = T1(C(x_i), z_j)`` (n x m) and local
+        ``[i, j, a, b] = T2(C_ab(x_i), z_j)`` (n x m x h x w). True pairs are ``i = j``."""
+        t_global = self.global_map(c) @ self.global_code(z).T
+        t_local = torch.einsum("ikab,jk->ijab", self.local_map(c), self.local_code(z))
         return t_global, t_local
+
+
+def pair_bound(scores: torch.Tensor, bound=js_bound) -> torch.Tensor:
+    """A critic bound (``js_bound`` or ``dv_bound``) on a score array whose first two axes pair
+    images with codes (n x n x ...): the diagonal ``i = j`` gives the true pairs, every
+    off-diagonal entry a pair from the product of the marginals, ``n - 1`` negatives per image."""
+    n = len(scores)
+    if scores.ndim < 2 or scores.shape[1] != n or n < 2:
+        raise ValueError(f"scores must pair n >= 2 images with their n codes (n x n x ...), got "
+                         f"shape {tuple(scores.shape)}")
+    true = torch.eye(n, dtype=torch.bool, device=scores.device)
+    return bound(scores[true].flatten(), scores[~true].flatten())
 
 
 def infomax_terms(model: DeepInfoMax, x: torch.Tensor, noise: torch.Tensor) -> dict:
     """The three terms on a batch, with ``z = mu + sigma * noise``: ``global_js`` and
-    ``local_js`` (the JS bounds, negatives pairing each image with the next image's code) and
-    ``prior_kl`` (the mean of ``KL(p(z|x) || N(0, I))``)."""
+    ``local_js`` (the JS bounds :func:`pair_bound` of all ``n x n`` pairings in the batch, the
+    other images' codes as negatives) and ``prior_kl`` (the mean of ``KL(p(z|x) || N(0, I))``)."""
     c, mean, log_var = model.encoder(x)
-    z = sample(mean, log_var, noise)
-    g_pos, l_pos = model.scores(c, z)
-    g_neg, l_neg = model.scores(c, z.roll(1, 0))
-    return {"global_js": js_bound(g_pos, g_neg),
-            "local_js": js_bound(l_pos.flatten(), l_neg.flatten()),
+    t_global, t_local = model.scores(c, sample(mean, log_var, noise))
+    return {"global_js": pair_bound(t_global), "local_js": pair_bound(t_local),
             "prior_kl": kl_to_standard(mean, log_var).mean()}
 
 
@@ -256,11 +276,10 @@ def _mi_estimates(model: DeepInfoMax, x: torch.Tensor, generator: torch.Generato
     for part in parts:
         c, mean, log_var = model.encoder(part)
         z = sample(mean, log_var, torch.randn(mean.shape, generator=generator).to(mean.device))
-        g_pos, l_pos = model.scores(c, z)
-        g_neg, l_neg = model.scores(c, z.roll(1, 0))
-        sums["global_js"] += float(js_bound(g_pos, g_neg))
-        sums["local_js"] += float(js_bound(l_pos.flatten(), l_neg.flatten()))
-        sums["global_dv"] += float(dv_bound(g_pos, g_neg))
+        t_global, t_local = model.scores(c, z)
+        sums["global_js"] += float(pair_bound(t_global))
+        sums["local_js"] += float(pair_bound(t_local))
+        sums["global_dv"] += float(pair_bound(t_global, dv_bound))
     return {k: v / len(parts) for k, v in sums.items()}
 
 
