@@ -13,6 +13,7 @@ from .optim import adaptive  # noqa: F401  adaptive-optimisers-2d
 from .vae import bottleneck  # noqa: F401  vib-fashion
 from .vae import autoencoder  # noqa: F401  vae-geometry-mnist
 from .vae import clustering  # noqa: F401  vae-cluster-mnist, vae-cluster-fashion
-from .vae import eae  # noqa: F401  eae-mnist
-from .vae import infomax, vae_information  # noqa: F401  infomax-mnist, vae-information-mnist
 from .vae import vqvae  # noqa: F401  vqvae-mnist
+from .vae import eae  # noqa: F401  eae-mnist
+from .vae import nvae  # noqa: F401  nvae-mnist
+from .vae import infomax, vae_information  # noqa: F401  infomax-mnist, vae-information-mnist
