@@ -292,7 +292,7 @@ def draw_code_swap(fig, model: VQVAE, image: torch.Tensor, *, cell: float, code:
     titles = ("input", f"decoded (code {int(grid.view(-1)[cell])} here)", f"code {code} at ({r}, {c})")
     for k, (picture, name) in enumerate(zip(pictures, titles)):
         ax = fig.add_subplot(1, 3, k + 1)
-        ax.imshow(picture.reshape(SIDE, SIDE).cpu(), cmap="gray_r", vmin=0, vmax=1)
+        ax.imshow(picture.reshape(SIDE, SIDE).detach().cpu().numpy(), cmap="gray_r", vmin=0, vmax=1)
         ax.add_patch(Rectangle((c * 4 - 0.5, r * 4 - 0.5), 4, 4, fill=False, color="C3", lw=1.5))
         ax.set_title(name, fontsize=9)
         ax.set_axis_off()
