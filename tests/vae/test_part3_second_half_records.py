@@ -1,4 +1,4 @@
-"""What the VQ-VAE, EAE and mutual-information chapters say of their full-profile records
+"""What the VQ-VAE, EAE, mutual-information and NVAE chapters say of their full-profile records
 (results/*.json): each quoted number is read back from its record, so a new record that changes
 them fails here first."""
 import json
@@ -83,4 +83,19 @@ def test_deep_infomax_beats_pixels_on_a_linear_probe_but_not_on_knn_in_the_full_
                         (100 * m["knn_acc_pixels"], "97.1"), (100 * m["knn_acc_random"], "90.9"),
                         (m["local_js"], "-1.157"), (m["global_js"], "-0.148"),
                         (m["mixture_mi"], "7.32"), (m["log_n"], "9.21")]:
+        assert quoted(value, text), (value, text)
+
+
+def test_the_cpu_nvae_record_is_level_with_the_mlp_vae_and_short_of_the_target():
+    m = record("nvae-mnist")
+    mlp = m["mlp_vae"]
+    assert m["stopped_by_time"] and m["k"] == 100 and m["n_test"] == 500
+    assert 86 < m["nll"] and abs(m["nll"] - mlp["nll"]) < 2 * (m["nll_se"] + mlp["nll_se"])
+    assert m["nll"] < -m["test_elbo"] and mlp["nll"] < -mlp["test_elbo"]   # IS tightens the ELBO
+    cost_ratio = (m["train_seconds"] / m["steps"]) / (mlp["train_seconds"] / mlp["steps"])
+    for value, text in [(m["steps"], "1336"), (m["epochs"], "2.9"), (m["nll"], "90.3"),
+                        (m["nll_se"], "1.0"), (mlp["steps"], "11712"), (mlp["epochs"], "25"),
+                        (mlp["nll"], "90.0"), (mlp["nll_se"], "1.2"), (m["test_elbo"], "-95.7"),
+                        (mlp["test_elbo"], "-93.4"), (-m["test_elbo"] - m["nll"], "5.5"),
+                        (-mlp["test_elbo"] - mlp["nll"], "3.4"), (cost_ratio / 10, "8")]:
         assert quoted(value, text), (value, text)
