@@ -182,3 +182,17 @@ def test_mnist_subset_rejects_bad_sizes_and_seeds():
         classifier.mnist_subset(10, 10_001, seed=0, device="cpu")
     with pytest.raises(ValueError, match="seed must be a non-negative int, got -1"):
         classifier.mnist_subset(10, 10, seed=-1, device="cpu")
+
+
+def test_train_mlp_learns_a_separable_problem_and_checks_its_arguments():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 5, generator=g)
+    y = (x[:, 0] + x[:, 1] > 0).long() + 2 * (x[:, 2] > 0).long()     # four classes, linear cuts
+    model = classifier.train_mlp(x, y, epochs=30, batch_size=50, lr=1e-2)
+    assert not model.training and model[-1].out_features == 4       # classes = largest label + 1
+    assert classifier.evaluate(model, x, y)["acc"] > 0.9
+    assert classifier.train_mlp(x, y, hidden=(8,), classes=6, epochs=1)[-1].out_features == 6
+    with pytest.raises(TypeError, match="int64"):
+        classifier.train_mlp(x, y.float(), epochs=1)
+    with pytest.raises(ValueError, match="classes"):
+        classifier.train_mlp(x, y, classes=0, epochs=1)

@@ -1,7 +1,7 @@
 """The small MNIST classifiers Part II's chapters train, and their loss and evaluation.
 
 :func:`mlp` builds the multilayer perceptrons from seeded weights, :func:`classification_loss` is
-the loss function ``kexue.train`` trains them on, :func:`evaluate` scores a model on a whole data
+the loss function ``kexue.train`` trains them on, :func:`train_mlp` trains one on a data set, :func:`evaluate` scores a model on a whole data
 set, and :func:`mnist_subset` draws the training and test images the chapters' experiments use.
 """
 from __future__ import annotations
@@ -12,10 +12,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from . import data, runtime
-from .checks import float_tensor, label_tensor, non_negative_int, positive_int
+from . import data, runtime, train
+from .checks import float_tensor, label_tensor, non_negative_int, positive, positive_int
 
-__all__ = ["mlp", "classification_loss", "evaluate", "mnist_subset"]
+__all__ = ["mlp", "classification_loss", "train_mlp", "evaluate", "mnist_subset"]
 
 
 def mlp(widths, *, activation: Callable[[], nn.Module] = nn.ReLU, batch_norm: bool = False,
@@ -55,6 +55,25 @@ def classification_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
         raise ValueError(f"model(x) must give logits of shape (n, classes) for labels y of shape "
                          f"(n,), got logits {tuple(logits.shape)} and y {tuple(y.shape)}")
     return F.cross_entropy(logits, y), {"acc": (logits.argmax(1) == y).to(logits.dtype).mean()}
+
+
+def train_mlp(x: torch.Tensor, y: torch.Tensor, *, hidden=(), classes: int | None = None,
+              epochs: int, batch_size: int = 100, lr: float = 1e-3, seed: int = 0,
+              description: str = "classifier") -> nn.Sequential:
+    """An :func:`mlp` ``x.shape[1] -> hidden -> classes`` (ReLU; ``classes`` defaults to the
+    largest label + 1; no ``hidden``: a linear classifier) trained with Adam on ``(x, y)`` by
+    :func:`classification_loss` through ``kexue.train``, on ``x``'s device (one CPU thread on the
+    CPU); returned in eval mode."""
+    x = float_tensor(x, "x", ndim=2, nonempty=True)
+    y = label_tensor(y, "y", n=len(x))
+    classes = int(y.max()) + 1 if classes is None else positive_int(classes, "classes")
+    model = mlp([x.shape[1], *hidden, classes], seed=seed).to(x.device)
+    optimizer = train.adam(model.parameters(), positive(lr, "lr"))
+    with runtime.cpu_threads(1, x.device):
+        train.fit(model, optimizer, classification_loss, (x, y),
+                  batch_size=min(positive_int(batch_size, "batch_size"), len(x)),
+                  epochs=positive_int(epochs, "epochs"), seed=seed, description=description)
+    return model.eval()
 
 
 @torch.no_grad()

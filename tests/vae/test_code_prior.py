@@ -40,7 +40,7 @@ def test_nll_is_sum_of_conditional_cross_entropies_and_normalised():
     logits = prior(codes).reshape(4, 12, 3)
     by_hand = -F.log_softmax(logits, -1).gather(2, codes.reshape(4, 12, 1)).squeeze(2).sum(1)
     assert torch.allclose(prior.nll(codes, batch_size=3), by_hand, atol=1e-5)
-    assert float(code_prior.prior_loss(prior, codes).detach()) == pytest.approx(float(by_hand.mean()) / 12, rel=1e-5)
+    assert float(code_prior.prior_loss(prior, codes).detach()) == pytest.approx(float(by_hand.mean().detach()) / 12, rel=1e-5)
 
 
 def test_sampler_respects_grid_shape_and_seed():

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .. import runtime, train
 from ..checks import non_negative_int, positive, positive_int
 from ..runtime import seeded_init
 
@@ -115,8 +116,6 @@ def train_prior(codes: torch.Tensor, num_codes: int, config: dict, seed: int) ->
     """Train a :class:`CodePrior` on code grids (n, H, W) with Adam through ``kexue.train``;
     ``config`` gives ``prior_width``, ``prior_heads``, ``prior_layers``, ``prior_lr``,
     ``prior_batch_size`` and ``prior_steps``."""
-    from .. import runtime, train
-
     model = CodePrior(num_codes, grid=tuple(codes.shape[1:]), width=config["prior_width"],
                       heads=config["prior_heads"], layers=config["prior_layers"],
                       seed=seed).to(codes.device)

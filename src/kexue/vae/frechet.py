@@ -19,8 +19,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .. import classifier, runtime, train
-from ..checks import float_tensor, label_tensor, positive, positive_int
+from .. import classifier
+from ..checks import float_tensor, positive_int
 
 __all__ = ["gaussian_moments", "frechet_distance", "feature_classifier", "features",
            "feature_distance"]
@@ -70,20 +70,12 @@ def frechet_distance(m1: torch.Tensor, S1: torch.Tensor, m2: torch.Tensor, S2: t
 
 def feature_classifier(x: torch.Tensor, y: torch.Tensor, *, hidden=(256, 128), epochs: int = 5,
                        batch_size: int = 100, lr: float = 1e-3, seed: int = 0) -> nn.Sequential:
-    """An MNIST classifier ``784 -> hidden -> 10`` (:func:`kexue.classifier.mlp`, ReLU) trained with
-    Adam on ``(x, y)`` (flat images in [0, 1] and their labels, on the device) through
-    ``kexue.train``, returned in eval mode. Its last hidden layer gives the :func:`features`."""
-    x = float_tensor(x, "x", ndim=2, nonempty=True)
-    y = label_tensor(y, "y", n=len(x))
-    widths = [x.shape[1], *[positive_int(w, "every hidden width") for w in hidden], 10]
-    model = classifier.mlp(widths, seed=seed).to(x.device)
-    optimizer = train.adam(model.parameters(), positive(lr, "lr"))
-    with runtime.cpu_threads(1, x.device):
-        train.fit(model, optimizer, classifier.classification_loss, (x, y),
-                  batch_size=min(positive_int(batch_size, "batch_size"), len(x)),
-                  epochs=positive_int(epochs, "epochs"), seed=seed,
-                  description="feature classifier")
-    return model.eval()
+    """An MNIST classifier ``784 -> hidden -> 10`` trained with Adam on ``(x, y)`` (flat images in
+    [0, 1] and their labels, on the device) by :func:`kexue.classifier.train_mlp`, returned in eval
+    mode. Its last hidden layer gives the :func:`features`."""
+    return classifier.train_mlp(x, y, hidden=hidden, classes=10, epochs=epochs,
+                                batch_size=batch_size, lr=lr, seed=seed,
+                                description="feature classifier")
 
 
 @torch.no_grad()

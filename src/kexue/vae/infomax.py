@@ -258,12 +258,9 @@ def linear_probe(train_features: torch.Tensor, train_labels: torch.Tensor,
     test_labels = label_tensor(test_labels, "test_labels", n=len(test_features))
     centre, scale = train_features.mean(0), train_features.std(0).clamp_min(1e-6)
     standard = lambda f: (f - centre) / scale
-    model = classifier.mlp([train_features.shape[1], int(train_labels.max()) + 1],
-                           seed=seed).to(train_features.device)
-    train.fit(model, train.adam(model.parameters(), positive(lr, "lr")),
-              classifier.classification_loss, (standard(train_features), train_labels),
-              batch_size=min(positive_int(batch_size, "batch_size"), len(train_features)),
-              epochs=positive_int(epochs, "epochs"), seed=seed, description="linear probe")
+    model = classifier.train_mlp(standard(train_features), train_labels, epochs=epochs,
+                                 batch_size=batch_size, lr=lr, seed=seed,
+                                 description="linear probe")
     return classifier.evaluate(model, standard(test_features), test_labels)["acc"]
 
 

@@ -31,7 +31,8 @@ from .. import data, runtime
 from ..checks import float_tensor, fraction, non_negative, positive, positive_int, real_number
 from ..experiments import Reference, experiment
 from ..train import Callback, TimeBudget, Trainer
-from .gaussian import kl_to_standard
+from ..classifier import mlp
+from .gaussian import kl_to_standard, sample
 from .likelihood import importance_log_likelihood
 from .networks import GaussianEncoder
 
@@ -421,15 +422,12 @@ class MLPVAE(nn.Module):
         super().__init__()
         widths = list(widths)
         self.encoder = GaussianEncoder(widths, activation=nn.SiLU, seed=seed)
-        with runtime.seeded_init(None if seed is None else seed + 1):
-            layers = []
-            for a, b in zip(widths[::-1][:-1], widths[::-1][1:]):
-                layers += [nn.Linear(a, b), nn.SiLU()]
-            self.decoder = nn.Sequential(*layers[:-1])  # logits
+        self.decoder = mlp(widths[::-1], activation=nn.SiLU,  # logits
+                           seed=None if seed is None else seed + 1)
 
     def forward(self, x):
         mean, log_var = self.encoder(x.reshape(len(x), -1))
-        z = mean + torch.exp(0.5 * log_var) * torch.randn_like(mean)
+        z = sample(mean, log_var, torch.randn_like(mean))
         log_ratio = (_log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
                      - _log_normal(z, mean, 0.5 * log_var))
         return {"logits": self.decoder(z), "kl": [kl_to_standard(mean, log_var)],

@@ -18,6 +18,7 @@ import math
 import torch
 from torch import nn
 
+from .. import data, runtime, train
 from ..checks import positive_int
 from ..experiments import experiment
 from ..runtime import seeded_init
@@ -142,8 +143,6 @@ def train_vqvae(x: torch.Tensor, config: dict, seed: int) -> tuple[VQVAE, list]:
     rather than uniform near zero) and ``restart_every`` (0: never; n: :class:`RestartDeadCodes`
     every n steps over the first half of training). Returns the model, the history rows and
     the number of codes restarted at each check."""
-    from .. import runtime, train
-
     model = VQVAE(num_codes=config["num_codes"], code_dim=config["code_dim"],
                   channels=config["channels"], seed=seed).to(x.device)
     if config["data_init"]:
@@ -182,7 +181,6 @@ def run_vqvae(config: dict):
     train the same VQ-VAE without the data start and the restarts, and score it the same way."""
     import time
 
-    from .. import data, runtime
     from . import code_prior
 
     dev = runtime.device()
