@@ -6,9 +6,16 @@ host round trips). Checkpoints are written atomically and hold everything needed
 *exactly*: parameters, optimiser state, the epoch's permutation and position in it, and the RNG
 states, so a run interrupted at step k and resumed ends bit-identical to an uninterrupted run.
 An interrupt (Ctrl-C) stops the run at the end of the current step and writes a checkpoint first.
+
+Inside :func:`checkpoints` (``python -m kexue reproduce`` opens one per run, keyed on the
+experiment's configuration), every trainer created without a checkpoint path gets one of its own,
+numbered in the order the trainers are made, and writes it every ``seconds`` as well: a run that is
+interrupted or killed and started again skips the training it had finished and resumes the one it
+was in, so it ends with the same numbers as a run that was never stopped.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -33,6 +40,39 @@ class History:
 
     def last(self, key: str) -> float:
         return self[key][-1]
+
+
+class _CheckpointFolder:
+    """The folder of a :func:`checkpoints` block: hands out ``trainer-1.pt``, ``trainer-2.pt`` ...
+    to the trainers made inside it, in order."""
+
+    def __init__(self, folder: Path, seconds: float):
+        self.folder, self.seconds, self.made = folder, seconds, 0
+
+    def next_path(self) -> Path:
+        self.made += 1
+        return self.folder / f"trainer-{self.made}.pt"
+
+
+_FOLDERS: list[_CheckpointFolder] = []
+
+
+@contextlib.contextmanager
+def checkpoints(folder: str | os.PathLike, *, seconds: float = 60.0):
+    """Give every :class:`Trainer` made in the block, without a checkpoint path of its own, the
+    checkpoint ``folder/trainer-N.pt`` (N counts the trainers made in the block), written at the
+    end of its training, on Ctrl-C and at least every ``seconds`` of training (so a killed run loses
+    at most that much). A trainer whose file exists resumes from it: run the same code again in the
+    same folder and each finished training is skipped (its final state loaded, random generators
+    included) and the unfinished one continues exactly where it stopped."""
+    from .checks import positive
+
+    entry = _CheckpointFolder(Path(folder), positive(seconds, "seconds"))
+    _FOLDERS.append(entry)
+    try:
+        yield entry.folder
+    finally:
+        _FOLDERS.remove(entry)
 
 
 class Callback:
@@ -459,7 +499,7 @@ class Trainer:
                  loss_fn: Callable, data: torch.Tensor | Sequence[torch.Tensor], *,
                  batch_size: int, seed: int = 0, callbacks: Sequence[Callback] = (),
                  checkpoint: str | os.PathLike | None = None, checkpoint_every: int | None = None,
-                 log_every: int | None = None, progress: bool | None = None,
+                 checkpoint_seconds: float | None = None, log_every: int | None = None, progress: bool | None = None,
                  description: str = "training"):
         self.data = (data,) if isinstance(data, torch.Tensor) else tuple(data)
         if not self.data or not all(isinstance(t, torch.Tensor) for t in self.data):
@@ -470,12 +510,18 @@ class Trainer:
                              f"{[tuple(t.shape) for t in self.data]}")
         if not isinstance(batch_size, int) or not 1 <= batch_size <= self.n:
             raise ValueError(f"batch_size must be an int in [1, {self.n}], got {batch_size!r}")
+        self._own_file = checkpoint is None and bool(_FOLDERS)
+        if self._own_file:  # inside checkpoints(): a file of this trainer's own
+            checkpoint, checkpoint_seconds = _FOLDERS[-1].next_path(), _FOLDERS[-1].seconds
         if checkpoint_every is not None and (checkpoint is None or checkpoint_every < 1):
             raise ValueError("checkpoint_every needs a checkpoint path and must be >= 1")
+        if checkpoint_seconds is not None and (checkpoint is None or not checkpoint_seconds > 0):
+            raise ValueError("checkpoint_seconds needs a checkpoint path and must be > 0")
         self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
         self.batch_size, self.callbacks = batch_size, list(callbacks)
         self.checkpoint = Path(checkpoint) if checkpoint is not None else None
-        self.checkpoint_every = checkpoint_every
+        self.checkpoint_every, self.checkpoint_seconds = checkpoint_every, checkpoint_seconds
+        self._saved_at = time.monotonic()
         self.progress, self.description = _progress_enabled(progress), description
         self.device = self.data[0].device
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
@@ -550,9 +596,15 @@ class Trainer:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        if path == self.checkpoint:
+            self._saved_at = time.monotonic()
         return path
 
     def _resume(self) -> None:
+        """Load the checkpoint if there is one; a trainer given its file by :func:`checkpoints`
+        loads it only before its first fit (later fits go on from the state in memory)."""
+        if self._own_file and self.step > 0:
+            return
         if self.checkpoint is not None and self.checkpoint.exists():
             # RNG states must stay on the CPU; tensors are moved to the device as they are restored
             self.load_state_dict(torch.load(self.checkpoint, map_location="cpu", weights_only=False))
@@ -645,10 +697,10 @@ class Trainer:
             bar.close()
         if self._count and self.step >= total:  # a last partial row, so short runs have a history
             self._log_row()
+        for cb in self.callbacks:  # before the last checkpoint: it holds e.g. the restored best weights
+            cb.on_train_end(self)
         if self.checkpoint is not None:
             self.save_checkpoint()
-        for cb in self.callbacks:
-            cb.on_train_end(self)
         return self.history
 
     def _one_step(self, bar) -> None:
@@ -668,6 +720,8 @@ class Trainer:
             for cb in self.callbacks:
                 cb.on_epoch_end(self, self.history.rows[-1] if self.history.rows else {})
         if self.checkpoint_every and self.step % self.checkpoint_every == 0:
+            self.save_checkpoint()
+        elif self.checkpoint_seconds and time.monotonic() - self._saved_at >= self.checkpoint_seconds:
             self.save_checkpoint()
 
 
@@ -713,6 +767,25 @@ def adam(params, lr: float, **kwargs) -> torch.optim.Adam:
     tensors = [t for g in params for t in (g["params"] if isinstance(g, dict) else [g])]
     fused = True if tensors and all(t.device.type in ("cpu", "cuda") for t in tensors) else None
     return torch.optim.Adam(params, lr=lr, fused=fused, **kwargs)
+
+
+def fit_adam(model: torch.nn.Module, loss_fn: Callable, data, *, lr: float, batch_size: int,
+             epochs: int | None = None, steps: int | None = None, threads: int | None = 1,
+             adam_options: dict | None = None, **kwargs) -> History:
+    """The glue most experiments share: train ``model`` with :func:`adam` at ``lr`` through
+    :func:`fit`, on ``threads`` CPU threads when the data is on the CPU (one by default: see
+    :func:`kexue.runtime.cpu_threads`; ``None`` keeps the current number). ``kwargs`` go to the
+    :class:`Trainer` (callbacks, seed, log_every, ...)."""
+    from . import runtime
+    from .checks import positive
+
+    optimizer = adam(model.parameters(), positive(lr, "lr"), **(adam_options or {}))
+    data_device = (data if isinstance(data, torch.Tensor) else data[0]).device
+    threads_block = (contextlib.nullcontext() if threads is None
+                     else runtime.cpu_threads(threads, data_device))
+    with threads_block:
+        return fit(model, optimizer, loss_fn, data, batch_size=batch_size, epochs=epochs,
+                   steps=steps, **kwargs)
 
 
 def fit(model, optimizer, loss_fn, data, *, batch_size: int, epochs: int | None = None,
