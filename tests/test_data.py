@@ -1,6 +1,7 @@
 """The dataset fetcher, on fixture datasets made here (no network)."""
 import gzip
 import hashlib
+import math
 
 import numpy as np
 import pytest
@@ -123,6 +124,22 @@ def test_as_float_scales_flattens_and_validates():
         data.as_float(images.float())
     with pytest.raises(ValueError, match="scale must be positive"):
         data.as_float(images, scale=0)
+
+
+def test_dynamic_binarisation():
+    """binarise: a Bernoulli(p) draw per pixel, fresh each call; the intensities are checked."""
+    p = torch.full((200, 784), 0.3)
+    a = data.binarise(p, torch.Generator().manual_seed(0))
+    b = data.binarise(p, torch.Generator().manual_seed(1))
+    assert set(a.unique().tolist()) <= {0.0, 1.0}
+    assert not torch.equal(a, b)                             # a fresh draw each time
+    n = a.numel()
+    assert abs(float(a.mean()) - 0.3) < 4 * math.sqrt(0.3 * 0.7 / n)
+    assert torch.equal(data.binarise(torch.tensor([[0.0, 1.0]])), torch.tensor([[0.0, 1.0]]))
+    with pytest.raises(ValueError, match=r"intensities in \[0, 1\]"):
+        data.binarise(torch.tensor([[1.5]]))
+    with pytest.raises(TypeError, match="real floating dtype"):
+        data.binarise(torch.ones(2, 2, dtype=torch.uint8))
 
 
 def test_digits_from_scikit_learn():

@@ -89,3 +89,127 @@ def test_results_dir_is_the_checkouts():
     from kexue import runtime
 
     assert experiments.results_dir() == runtime.checkout() / "results"
+
+
+# -- runs that cannot lose work, and runs that repeat ----------------------------------------------
+def _interrupt_trainer(monkeypatch, nth: int, at_step: int):
+    """Make the ``nth`` trainer made from now on raise KeyboardInterrupt at the end of step
+    ``at_step``, as a Ctrl-C there would (the trainer saves its checkpoint and stops)."""
+    from kexue import train
+
+    made = []
+    original_init = train.Trainer.__init__
+
+    def init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        made.append(self)
+        if len(made) == nth:
+            self.callbacks.append(train.InterruptAt(at_step))
+
+    monkeypatch.setattr(train.Trainer, "__init__", init)
+    return made
+
+
+@pytest.fixture
+def two_stage(tmp_path, monkeypatch):
+    """A toy experiment with two trainings per seed and random draws around them."""
+    import torch
+
+    from kexue import train
+
+    monkeypatch.setenv("KEXUE_RUNS", str(tmp_path / "runs"))
+    name = "toy-two-stage"
+
+    @experiment(name, quick=dict(seeds=[0, 1], steps=30), full=dict(seeds=[0], steps=30),
+                metric="loss", description="two trainings per seed", post=1)
+    def run_two_stage(config):
+        losses = []
+        for seed in config["seeds"]:
+            torch.manual_seed(seed)
+            x = torch.randn(64, 4)
+            y = x.sum(1, keepdim=True) + 0.1 * torch.randn(64, 1)
+            for hidden in (8, 16):
+                model = torch.nn.Sequential(torch.nn.Linear(4, hidden), torch.nn.Dropout(0.1),
+                                            torch.nn.Tanh(), torch.nn.Linear(hidden, 1))
+                history = train.fit_adam(model, lambda m, a, b: ((m(a) - b) ** 2).mean(), (x, y),
+                                         lr=1e-2, batch_size=16, steps=config["steps"],
+                                         progress=False)
+                losses.append(history.last("loss") + float(torch.rand(())))
+        return {"loss": sum(losses), "losses": losses}
+
+    yield name
+    experiments.REGISTRY.pop(name)
+
+
+@pytest.mark.parametrize("nth,at_step", [(1, 7), (3, 30), (4, 12)])
+def test_an_interrupted_run_resumes_and_writes_the_same_record(two_stage, monkeypatch, nth, at_step):
+    reference = experiments.run(two_stage).metrics
+    folder = experiments.checkpoint_folder(two_stage, "quick", experiments.get(two_stage).quick)
+    with monkeypatch.context() as patch:
+        _interrupt_trainer(patch, nth, at_step)
+        with pytest.raises(KeyboardInterrupt):
+            experiments.run(two_stage, resume=True)
+    assert len(list(folder.glob("trainer-*.pt"))) == nth  # one file per training begun
+    resumed = experiments.run(two_stage, resume=True)
+    assert resumed.metrics == reference
+    assert not folder.exists()  # a finished run leaves no checkpoints behind
+
+
+def test_the_checkpoint_folder_is_keyed_on_the_configuration(two_stage):
+    exp = experiments.get(two_stage)
+    quick = experiments.checkpoint_folder(two_stage, "quick", exp.quick)
+    assert quick == experiments.checkpoint_folder(two_stage, "quick", dict(exp.quick))
+    assert quick != experiments.checkpoint_folder(two_stage, "quick", {**exp.quick, "steps": 31})
+    assert quick != experiments.checkpoint_folder(two_stage, "full", exp.quick)
+
+
+def test_cli_resumes_and_fresh_starts_again(two_stage, monkeypatch, tmp_path, capsys):
+    with monkeypatch.context() as patch:
+        _interrupt_trainer(patch, 2, 5)
+        with pytest.raises(KeyboardInterrupt):
+            cli.main(["reproduce", two_stage, "--profile", "quick", "--results", str(tmp_path)])
+    folder = experiments.checkpoint_folder(two_stage, "quick", experiments.get(two_stage).quick)
+    assert folder.exists()
+    assert cli.main(["reproduce", two_stage, "--profile", "quick", "--results", str(tmp_path),
+                     "--fresh"]) == 0
+    assert "resuming" not in capsys.readouterr().out and not folder.exists()
+
+
+def test_a_real_experiment_interrupted_mid_training_resumes_exactly(monkeypatch, tmp_path):
+    """mnist-callbacks (quick): warm-up, EMA, early stopping that restores the best weights and a
+    best-model checkpoint, all through kexue.train; interrupted in its training, then resumed."""
+    monkeypatch.setenv("KEXUE_RUNS", str(tmp_path))
+    reference = experiments.run("mnist-callbacks", "quick").metrics
+    with monkeypatch.context() as patch:
+        _interrupt_trainer(patch, 1, 100)
+        with pytest.raises(KeyboardInterrupt):
+            experiments.run("mnist-callbacks", "quick", resume=True)
+    assert experiments.run("mnist-callbacks", "quick", resume=True).metrics == reference
+
+
+TIMING = ("seconds", "per_second", "time", "steps_per_s")
+
+
+def _without_timings(value):
+    if isinstance(value, dict):
+        return {k: _without_timings(v) for k, v in value.items()
+                if not any(word in k for word in TIMING)}
+    if isinstance(value, list):
+        return [_without_timings(v) for v in value]
+    return value
+
+
+def test_quick_profiles_are_bounded_by_steps_never_by_time():
+    """A config key ending in ``_seconds`` is a wall-clock budget: a quick run bounded by one would
+    train for a different number of steps on each build."""
+    for name in experiments.names():
+        quick = experiments.get(name).quick
+        timed = {k: v for k, v in quick.items() if k.endswith("_seconds") and v is not None}
+        assert not timed, f"{name}'s quick profile trains for a time budget: {timed}"
+
+
+@pytest.mark.parametrize("name", ["rank-one-exp-flow", "svd-linear-autoencoder", "nvae-mnist"])
+def test_a_quick_experiment_run_twice_gives_the_same_metrics(name):
+    first = experiments.run(name, "quick").metrics
+    second = experiments.run(name, "quick").metrics
+    assert _without_timings(first) == _without_timings(second)

@@ -63,7 +63,7 @@ def test_learning_rate_monitor_must_come_before_the_scheduler():
 
 
 def test_step_scheduler_drives_a_warmup_then_cosine_schedule_as_its_closed_form():
-    from kexue.layers import warmup_cosine
+    from kexue.optim.layers import warmup_cosine
 
     model, opt, data = make_problem()
     lr, warmup, total, floor = 1e-2, 5, 30, 0.1
@@ -231,7 +231,7 @@ def test_early_stopping_on_a_synthetic_loss_sequence_restores_the_best_weights()
 
 @pytest.mark.parametrize("mode,min_delta", [("min", 0.0), ("min", 0.05), ("max", 0.0), ("max", 0.2)])
 def test_early_stopping_follows_the_rule_on_random_sequences(mode, min_delta):
-    from kexue.layers import replay_early_stopping
+    from kexue.optim.layers import replay_early_stopping
 
     gen = torch.Generator().manual_seed(3)
     for _ in range(20):
@@ -243,7 +243,7 @@ def test_early_stopping_follows_the_rule_on_random_sequences(mode, min_delta):
 
 
 def test_early_stopping_treats_nan_as_no_improvement():
-    from kexue.layers import replay_early_stopping
+    from kexue.optim.layers import replay_early_stopping
 
     nan = float("nan")
     assert replay_early_stopping([nan, 2.0, nan, nan, 1.0], patience=2) == {"stop": 3, "best": 1}

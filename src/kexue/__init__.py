@@ -3,10 +3,9 @@
 Chapters import it as ``import kexue as kx``; submodules (``kx.data``, ``kx.linalg`` ...) are
 imported on first use.
 """
-__version__ = "0.1.0"
-
 from . import runtime  # noqa: E402
 from ._lazy import submodule_getattr  # noqa: E402
+from ._version import __version__  # noqa: E402
 from .runtime import device, profile, provenance, seed_everything  # noqa: E402
 
 __all__ = ["runtime", "device", "profile", "provenance", "seed_everything", "__version__"]

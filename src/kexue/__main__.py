@@ -1,9 +1,13 @@
-"""Command line: ``python -m kexue list``, ``reproduce NAME [--profile quick|full]``, ``data NAME...``,
-``bench NAME [--steps N] [--device D]``."""
+"""Command line: ``python -m kexue list``, ``reproduce NAME [--profile quick|full] [--fresh]``,
+``data NAME...``, ``bench NAME [--steps N] [--device D]``.
+
+``reproduce`` checkpoints every training it runs: interrupted (Ctrl-C, or killed) and run again, it
+resumes where it stopped and writes the record an uninterrupted run would have written."""
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -20,6 +24,9 @@ def main(argv: list[str] | None = None) -> int:
                      help="default: KEXUE_PROFILE, else full on CUDA and quick elsewhere")
     rep.add_argument("--results", type=Path, default=experiments.results_dir(),
                      help="folder for records (default: results/ of the checkout, else ./results)")
+    rep.add_argument("--fresh", action="store_true",
+                     help="discard the checkpoints of an interrupted run of this configuration "
+                          "and start again (by default a run resumes from them)")
     fetch = sub.add_parser("data", help="fetch datasets into the cache")
     fetch.add_argument("names", nargs="+", choices=sorted(data.DATASETS))
     timing = sub.add_parser("bench", help="time our training loop against a plain PyTorch one")
@@ -48,7 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyError as err:
         print(err.args[0], file=sys.stderr)
         return 2
-    record = experiments.run(args.name, args.profile, save_to=args.results)
+    if args.fresh:
+        exp = experiments.get(args.name)
+        profile = args.profile or runtime.profile()
+        shutil.rmtree(experiments.checkpoint_folder(args.name, profile, exp.config(profile)),
+                      ignore_errors=True)
+    record = experiments.run(args.name, args.profile, save_to=args.results, resume=True)
     print(json.dumps({"metrics": record.metrics, "reference": record.reference,
                       "profile": record.profile, "wall_time_s": record.wall_time_s,
                       "device": record.provenance["device_name"]}, indent=2))

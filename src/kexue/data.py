@@ -23,6 +23,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+
 class DataError(RuntimeError):
     """A dataset could not be fetched, verified or read."""
 
@@ -310,3 +311,14 @@ def as_float(images: torch.Tensor, *, device: torch.device | str | None = None,
 
     out = images.to(device or default_device()).float().div_(scale)
     return out.flatten(1) if flatten else out
+
+
+def binarise(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Dynamic binarisation: each pixel intensity p in [0, 1] becomes a Bernoulli(p) draw, afresh
+    every time (so the model never sees the same binary image twice)."""
+    from .checks import float_tensor
+
+    x = float_tensor(x, "x", nonempty=True)
+    if bool((x < 0).any()) or bool((x > 1).any()):
+        raise ValueError("x must hold intensities in [0, 1] to be binarised")
+    return torch.bernoulli(x, generator=generator)

@@ -3,13 +3,21 @@ that runs it and returns its metrics, and the number the original post reports w
 
 ``python -m kexue reproduce NAME`` and the chapters call the same :func:`run`, so the book and the
 records in ``results/`` cannot disagree.
+
+Experiments are found, not listed: each part of the book keeps its drivers in its own
+``experiments`` module (or package of modules), e.g. ``kexue.vae.experiments``, and :func:`names`
+imports every one of them. The implementations they drive never import this registry.
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import importlib
 import json
 import math
 import os
+import pkgutil
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -102,9 +110,32 @@ def experiment(name: str, *, quick: dict, full: dict, metric: str, description: 
     return register
 
 
+def driver_modules() -> list[str]:
+    """The modules that hold experiment drivers: ``kexue.PART.experiments`` for every part package
+    that has one, and every module inside it where it is a package."""
+    import kexue
+
+    found = []
+    for part in pkgutil.iter_modules(kexue.__path__):
+        if not part.ispkg:
+            continue
+        name = f"kexue.{part.name}.experiments"
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name == name:
+                continue
+            raise
+        found.append(name)
+        for sub in pkgutil.iter_modules(getattr(module, "__path__", [])):
+            found.append(f"{name}.{sub.name}")
+    return found
+
+
 def _load_all() -> None:
-    """Import the modules that register experiments (they live beside the code they run)."""
-    from . import _registered  # noqa: F401
+    """Import every driver module, which registers its experiments."""
+    for name in driver_modules():
+        importlib.import_module(name)
 
 
 def get(name: str) -> Experiment:
@@ -141,12 +172,27 @@ def _jsonable(metrics: dict, name: str) -> dict:
     return {k: check(k, v) for k, v in metrics.items()}
 
 
+def checkpoint_folder(name: str, profile: str, config: dict) -> Path:
+    """Where a run of ``name`` with ``config`` keeps its training checkpoints until its record is
+    written: ``RUNS/NAME-PROFILE-HASH``, the hash that of the configuration (so a changed
+    configuration never resumes another's training) and ``RUNS`` the folder ``$KEXUE_RUNS``, else
+    ``runs/`` in the data cache."""
+    from .data import cache_root
+
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
+    runs = Path(os.environ["KEXUE_RUNS"]) if os.environ.get("KEXUE_RUNS") else cache_root() / "runs"
+    return runs / f"{name}-{profile}-{digest}"
+
+
 def run(name: str, profile: str | None = None, *, save_to: str | os.PathLike | None = None,
-        **overrides) -> Record:
+        resume: bool = False, **overrides) -> Record:
     """Run experiment ``name`` at ``profile`` (default: the current one); return its :class:`Record`.
 
     ``overrides`` replace keys of the profile's configuration (unknown keys are an error).
-    ``save_to`` writes the record as ``save_to/NAME.json``.
+    ``save_to`` writes the record as ``save_to/NAME.json``. With ``resume``, every training of the
+    run checkpoints into :func:`checkpoint_folder` (see :func:`kexue.train.checkpoints`): run it
+    again after an interrupt and it resumes where it stopped and ends with the same metrics; the
+    folder is deleted once the run has finished.
     """
     exp = get(name)
     profile = profile or runtime.profile()
@@ -159,8 +205,17 @@ def run(name: str, profile: str | None = None, *, save_to: str | os.PathLike | N
         raise KeyError(f"experiment {name!r} has no configuration keys {sorted(unknown)}; "
                        f"it has {sorted(config)}")
     config.update(overrides)
+    folder = checkpoint_folder(name, profile, config) if resume else None
     start = time.perf_counter()
-    out = exp.fn(dict(config))
+    if folder is None:
+        out = exp.fn(dict(config))
+    else:
+        from .train import checkpoints
+
+        if folder.exists():
+            print(f"{name}: resuming from the checkpoints in {folder}")
+        with checkpoints(folder):
+            out = exp.fn(dict(config))
     wall = time.perf_counter() - start
     metrics, artifacts = out if isinstance(out, tuple) else (out, {})
     if not isinstance(metrics, dict) or exp.metric not in metrics:
@@ -173,6 +228,8 @@ def run(name: str, profile: str | None = None, *, save_to: str | os.PathLike | N
     )
     if save_to is not None:
         record.save(save_to)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
     return record
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ._version import __version__
 from .checks import non_negative_int, positive_int
 
 PROFILES = ("quick", "full")
@@ -110,8 +111,6 @@ def _git(*args: str) -> str | None:
 
 def provenance(dev: torch.device | None = None) -> dict:
     """What a record needs to say where it came from: device, versions, commit, date."""
-    from . import __version__
-
     dev = dev or device()
     if dev.type == "cuda":
         device_name = torch.cuda.get_device_name(dev)

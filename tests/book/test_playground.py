@@ -9,8 +9,13 @@ import pytest
 import torch
 
 from kexue.optim import surfaces
-from kexue.widgets.optimiser_playground import (
-    DEFAULT_LR, OPTIMISERS, UPDATE_RULES_JS, is_far, optimiser_playground)
+from kexue.optim.figures.playground import (
+    DEFAULT_LR,
+    OPTIMISERS,
+    UPDATE_RULES_JS,
+    is_far,
+    optimiser_playground,
+)
 
 ROOT_JS = "document.querySelector('.kx-playground')"
 

@@ -1,16 +1,15 @@
 """Tests for kexue.linalg.linear_autoencoder: principal angles, the SVD optimum (Eckart-Young), the
 linear autoencoder's gradients and critical points, its training by gradient descent, and what a
-ReLU on the output changes. Synthetic data throughout, except the MNIST experiment at the end."""
+ReLU on the output changes. Synthetic data throughout; the comparison with the SVD, its figures and
+the MNIST experiment are tested in test_experiments.py."""
 import math
 
 import numpy as np
 import pytest
 import scipy.linalg
 import torch
-from matplotlib.figure import Figure
 from sklearn.decomposition import PCA
 
-from kexue import data
 from kexue.linalg import linear_autoencoder as la
 
 F64 = torch.float64
@@ -310,80 +309,8 @@ def test_probe_and_training_arguments_are_checked():
         la.fit_autoencoder(X, 3, steps=60, lr=5.0, momentum=0.9, probe_every=20)
 
 
-def test_snapshot_steps_are_spread_multiples_of_the_probe_interval():
-    steps = la._snapshot_steps(200, 10, 12)
-    assert steps[0] == 0 and steps[-1] == 200 and all(t % 10 == 0 for t in steps)
-    assert len(steps) >= 8
-
-
 def test_align_decoder_recovers_the_singular_vectors_from_any_basis_of_their_span():
     V = la.orthonormal_basis(randn(10, 3, seed=15))
     torch.testing.assert_close(la.align_decoder(V @ randn(3, 3, seed=16), V), V, rtol=0, atol=1e-12)
     with pytest.raises(ValueError, match="same shape"):
         la.align_decoder(V, V[:, :2])
-
-
-# -- the comparison, its figures and the MNIST experiment ----------------------------------------
-def sparse_images(n, seed):
-    """Nonnegative 4x4 'images' with many zero pixels: a ReLU of low-rank Gaussian data."""
-    return torch.relu(low_rank_plus_noise(n, [3.0, 2.0, 1.5], 0.3, 16, gen(seed)) - 0.5)
-
-
-@pytest.fixture(scope="module")
-def small_comparison():
-    return la.compare_with_svd(sparse_images(300, 20), sparse_images(6, 21), 3, steps=200, lr=0.02,
-                               momentum=0.9, probe_every=20, n_snapshots=5, seed=0)
-
-
-def test_compare_with_svd_on_nonnegative_data(small_comparison):
-    metrics, artifacts = small_comparison
-    assert metrics["max_angle_deg"] < 1.0
-    assert 0 <= metrics["excess_error"] < 1e-2  # its slow tail: the tight check is above
-    # a ReLU on the output can beat the SVD; clipping the SVD already does
-    assert metrics["svd_clipped_excess_error"] < 0
-    assert metrics["relu_excess_error"] < 0
-    assert metrics["angles_deg"] == sorted(metrics["angles_deg"])
-    assert len(artifacts["snapshots"]) >= 2
-
-
-def test_figures_and_explorer_draw(small_comparison):
-    _, artifacts = small_comparison
-    for plot in (la.plot_training, la.plot_reconstructions, la.plot_decoder_columns):
-        fig = Figure()
-        plot(artifacts, fig)
-        assert fig.axes
-    widget = la.explore_training(artifacts, n_images=3)
-    for step in sorted(artifacts["snapshots"])[:2]:
-        assert widget.png(step=step).startswith(b"\x89PNG")
-
-
-def test_compare_with_svd_checks_its_inputs():
-    with pytest.raises(ValueError, match="16 columns"):
-        la.compare_with_svd(sparse_images(30, 1), torch.zeros(2, 9), 2, steps=10, lr=0.01,
-                            momentum=0.9, probe_every=5, n_snapshots=3, seed=0)
-
-
-def _mnist_cached() -> bool:
-    folder = data.MNIST.directory()
-    return all((folder / name).is_file() for name in data.MNIST.files)
-
-
-@pytest.mark.skipif(not _mnist_cached(), reason="MNIST is not in the data cache")
-def test_quick_experiment_on_mnist():
-    from kexue import experiments
-
-    record = experiments.run("svd-linear-autoencoder", "quick")
-    m = record.metrics
-    assert m["max_angle_deg"] < 1.0
-    assert 0 <= m["excess_error"] < 1e-3
-    assert m["relu_excess_error"] < m["svd_clipped_excess_error"] < 0
-    assert m["relu_max_angle_deg"] > 5  # the ReLU model's decoder leaves the SVD subspace
-    assert m["encoder_max_angle_deg"] > 10  # never-lit border pixels keep their random weights
-
-
-def test_compare_with_svd_refuses_k_at_full_rank():
-    gen = torch.Generator().manual_seed(0)
-    X = torch.randn(30, 3, generator=gen, dtype=torch.float64) @ torch.randn(3, 8, generator=gen, dtype=torch.float64)
-    with pytest.raises(ValueError, match="reaches the rank of the centred data"):
-        la.compare_with_svd(X, X[:5], 3, steps=10, lr=0.01, momentum=0.9, probe_every=5,
-                            n_snapshots=2, seed=0)

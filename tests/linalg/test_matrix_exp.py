@@ -1,4 +1,5 @@
-"""Tests for kexue.linalg.matrix_exp: every claim of the chapter det-exp-trace."""
+"""Tests for kexue.linalg.matrix_exp: every claim of the chapter det-exp-trace (those of its experiment
+and widget are in test_experiments.py and test_figures.py)."""
 import itertools
 import math
 
@@ -7,9 +8,7 @@ import pytest
 import scipy.integrate
 import scipy.linalg
 import torch
-from matplotlib.figure import Figure
 
-import kexue.experiments as experiments
 from kexue.linalg import matrix_exp as mx
 
 F64 = torch.float64
@@ -249,50 +248,6 @@ def test_stochastic_log_det_series_is_unbiased():
     assert estimate.shape == () and torch.isfinite(estimate)
 
 
-def test_hutchinson_experiment_quick():
-    record = experiments.run("det-exp-trace-hutchinson", profile="quick")
-    m = record.metrics
-    # 200 trials give each variance a relative s.e. ~ sqrt(2/200) = 0.1, so the log-log slope over
-    # 9 doublings has s.e. ~ 0.1 / sqrt(28.8) ~ 0.02: allow 5 s.e.
-    assert abs(m["variance_slope"] + 1) < 0.1
-    assert abs(m["variance_ratio_1_probe"] - 1) < 0.1  # 51200 draws: s.e. ~ 0.01
-    assert abs(m["trace_bias_z"]) < 5 and abs(m["logdet_z"]) < 5
-    assert m["logdet_series_truncation_error"] < 1e-10  # 0.5^41 * 64 / (41 * 0.5) ~ 1e-12
-    assert m["logdet_abs_error"] < 5 * m["logdet_stderr"]
-    fig = Figure()
-    mx.plot_hutchinson(fig, record.artifacts)
-    assert len(fig.axes) == 2
-    with pytest.raises(KeyError, match="artifacts lack"):
-        mx.plot_hutchinson(Figure(), {"probes": [1, 2]})
-
-
-def test_hutchinson_experiment_draws_log_det_probes_in_chunks():
-    # more log det probes than one chunk (8192): the chunks must add up to the requested count
-    record = experiments.run("det-exp-trace-hutchinson", profile="quick", dim=8, trials=20,
-                             probes=[1, 2, 4], logdet_probes=8200)
-    assert len(record.artifacts["logdet_running"]) == 8200
-    assert abs(record.metrics["logdet_z"]) < 5
-
-
-# -- the widget ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("t", [-2.0, 0.0, 1.3])
-def test_draw_det_exp_runs(t):
-    fig = Figure()
-    mx.draw_det_exp(fig, t)
-    left, right = fig.axes
-    assert f"t = {t:.2f}" in left.get_title()
-    value = mx.exp_trace(torch.tensor(mx.EXAMPLE_MATRIX, dtype=F64), t).item()
-    assert f"{value:.4f}" in right.get_title()  # product of eigenvalues = exp(t tr A)
-
-
-def test_det_exp_widget():
-    w = mx.det_exp_widget()
-    assert len(w.sliders[0].grid) == 21 and w.sliders[0].value == 1.0
-    assert w.png(t=0.4).startswith(b"\x89PNG")
-    w2 = mx.det_exp_widget(torch.tensor([[0.0, -2.0], [1.0, 0.5]], dtype=F64), num=5)
-    assert len(w2.figure(t=-1.0).axes) == 2
-
-
 # -- input validation ------------------------------------------------------------------------------
 def test_input_validation():
     A = rand(3, 0)
@@ -330,7 +285,3 @@ def test_input_validation():
         mx.hutchinson_trace(A, 4, distribution="uniform")
     with pytest.raises(ValueError, match="distribution must be one of"):
         mx.hutchinson_variance(A, "uniform")
-    with pytest.raises(ValueError, match="t_range must be increasing"):
-        mx.draw_det_exp(Figure(), 0.0, t_range=(1.0, -1.0))
-    with pytest.raises(ValueError, match="num must be a positive int"):
-        mx.det_exp_widget(num=1.5)

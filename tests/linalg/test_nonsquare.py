@@ -1,4 +1,5 @@
-"""Tests for kexue.linalg.nonsquare: every claim of the chapter "Non-square determinants".
+"""Tests for kexue.linalg.nonsquare: every claim of the chapter "Non-square determinants"
+(those of its experiment and figures are in test_experiments.py and test_figures.py).
 
 Tolerances: float64 linear algebra on matrices of size <= 8 agrees to ~1e-12 relative, so 1e-10 is
 used for identities; Gauss-Legendre quadrature of smooth integrands converges geometrically and is
@@ -14,11 +15,8 @@ import scipy.linalg
 import scipy.stats
 import sympy as sp
 import torch
-from matplotlib.figure import Figure
 
-import kexue.experiments as E
 from kexue.linalg import nonsquare as ns
-from kexue.widgets import Slider, SliderFigure
 
 RTOL = 1e-10
 
@@ -308,49 +306,3 @@ def test_mass_without_the_area_factor_by_quadrature(sigma):
     by_quad = scipy.integrate.quad(lambda s: 4 / (1 + s) ** 2 * c * math.exp(-c * s), 0,
                                    math.inf, epsrel=1e-12)[0]
     assert math.isclose(ns.stereographic_mass_without_jacobian(sigma), by_quad, rel_tol=1e-9)
-
-
-def test_injective_flow_experiment_integrates_to_one():
-    assert "injective-flow-density" in E.names()
-    rec = E.run("injective-flow-density", profile="quick", n_samples=60_000, chunk=25_000)
-    m = rec.metrics
-    assert rec.metric == "mass" and m["n_samples"] == 60_000
-    assert 0 < m["mass_stderr"] < 0.01
-    assert abs(m["mass"] - 1) < 5 * m["mass_stderr"]
-    # forgetting the area factor is wrong by far more than the noise, and matches its closed form
-    assert abs(m["mass_without_jacobian"] - 1) > 1.0
-    assert abs(m["mass_without_jacobian"] - m["mass_without_jacobian_exact"]) < 0.03
-    # band probabilities: sd <= sqrt(0.25 / 60000) = 0.002 per band for the pushed fractions
-    assert m["band_max_abs_err_pushed"] < 0.01
-    assert m["band_max_abs_err_density"] < 0.01
-    a = rec.artifacts
-    assert a["points"].shape == (4000, 3) and a["log_density"].shape == (4000,)
-    assert np.allclose(np.linalg.norm(a["points"], axis=1), 1.0)
-
-
-# -- figures ---------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("angle", [0.0, 30.0, 90.0, 180.0])
-def test_parallelogram_vectors_and_area(angle):
-    x, y = ns.parallelogram_vectors(angle)
-    assert math.isclose(np.linalg.norm(x), 2.5) and math.isclose(np.linalg.norm(y), 2.0)
-    assert math.isclose(x @ y, 5.0 * math.cos(math.radians(angle)), abs_tol=1e-12)
-    fig = Figure()
-    area = ns.plot_parallelogram(fig.add_subplot(projection="3d"), x, y)
-    assert math.isclose(area, np.linalg.norm(np.cross(x, y)), abs_tol=1e-7)
-    with pytest.raises(ValueError, match="vectors of R\\^3"):
-        ns.plot_parallelogram(fig.add_subplot(projection="3d"), x[:2], y)
-
-
-def test_widget_frames_draw():
-    widget = SliderFigure(ns.draw_parallelogram, [Slider("angle", start=0, stop=180, num=3)])
-    for angle in (0.0, 90.0):
-        assert widget.png(angle=angle).startswith(b"\x89PNG")
-
-
-def test_flow_figure_draws_from_the_artifacts():
-    rec = E.run("injective-flow-density", profile="quick", n_samples=5_000, chunk=5_000)
-    fig = Figure()
-    ns.plot_injective_flow(fig, rec.artifacts)
-    assert len(fig.axes) == 3  # sphere, colour bar, bands
-    with pytest.raises(KeyError, match="artifacts lack 'points'"):
-        ns.plot_injective_flow(Figure(), {})

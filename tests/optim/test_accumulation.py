@@ -6,7 +6,6 @@ import copy
 
 import pytest
 import torch
-from matplotlib.figure import Figure
 
 from kexue import classifier, train
 from kexue.classifier import classification_loss
@@ -187,25 +186,6 @@ def test_state_dict_mid_cycle_resumes_exactly():
     opt2.load_state_dict(saved)
     micro_steps(resumed, opt2, range(10, 12))
     assert acc.max_difference(resumed, straight) == 0.0
-
-
-def test_compare_batch_sizes_on_synthetic_data():
-    """The experiment's comparison, small: accumulated and large-batch runs agree; it reports the
-    three runs with their step counts."""
-    x, y = data()
-    metrics, artifacts = acc.compare_batch_sizes((x[:80], y[:80]), (x[80:], y[80:]), k=4,
-                                                 micro_batch=2, epochs=1, lr=1e-3, hidden=8, seed=0)
-    runs = metrics["runs"]
-    assert [runs[n]["optimizer_steps"] for n in ("small batch", "accumulated", "large batch")] == [40, 10, 10]
-    assert metrics["max_param_diff_accumulated_vs_large"] < 1e-6
-    assert runs["accumulated"]["test_acc"] == runs["large batch"]["test_acc"]
-    header, rows = acc.comparison_rows(metrics)
-    assert [row[0] for row in rows] == ["small batch", "accumulated", "large batch"]
-    assert all(len(row) == len(header) for row in rows)
-    fig = Figure()
-    acc.plot_runs(artifacts["histories"], fig)
-    assert [ax.get_xlabel() for ax in fig.axes] == ["epoch", "epoch"]
-    assert len(fig.axes[0].get_legend().get_texts()) == 3
 
 
 def test_bad_input_is_refused():

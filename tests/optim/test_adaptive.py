@@ -7,10 +7,9 @@ import math
 import numpy as np
 import pytest
 import torch
-from matplotlib.figure import Figure
 from scipy.integrate import solve_ivp
 
-from kexue import classifier, experiments, runtime, train
+from kexue import classifier, runtime, train
 from kexue.classifier import classification_loss
 from kexue.optim import adaptive as ad
 from kexue.optim import surfaces
@@ -311,7 +310,7 @@ def test_normalised_steps_have_length_lr_and_their_clock_converges():
     assert errors[1] / errors[2] == pytest.approx(2, rel=0.1)
 
 
-# -- the sweep, the experiment, the figures ------------------------------------------------------
+# -- the sweep ----------------------------------------------------------------------------------------
 def test_steps_to_counts_from_when_the_loss_stays_below():
     losses = torch.tensor([[5.0, 5.0, 5.0, 0.5, 0.5], [0.5, 5.0, 0.5, 0.5, 0.5],
                            [0.5, 0.5, 5.0, 0.5, 0.5], [0.5, 0.5, 0.5, 5.0, 0.5]])
@@ -346,40 +345,6 @@ def test_rotate():
         ad.scale(s, -2.0)
     with pytest.raises(ValueError, match="angle must be finite"):
         ad.rotate(s, math.nan)
-
-
-@pytest.fixture(scope="module")
-def small_record():
-    return experiments.run("adaptive-optimisers-2d", steps=[120, 120, 300], lrs_per_decade=2)
-
-
-def test_experiment_reports_each_optimiser_on_each_surface(small_record):
-    m = small_record.metrics
-    for name in ("quadratic", "quadratic-rotated", "rosenbrock"):
-        assert set(m[name]) == set(ad.OPTIMISERS)
-        for row in m[name].values():
-            assert row["n_lrs"] == 9 and 0 <= row["n_reaching"] <= 9
-            assert row["best_lr"] in [float(v) for v in small_record.artifacts["lrs"]]
-    # the same sweep by hand agrees with the record, and the best rate is the fastest one
-    lrs = small_record.artifacts["lrs"]
-    result = ad.sweep(surfaces.get("quadratic"), "SGD", lrs, 120)
-    reached = ad.steps_to(result["losses"], 1e-4)
-    assert m["quadratic"]["SGD"]["steps_to_threshold"] == min(
-        (k for k in reached if k is not None), default=None)
-    assert m["quadratic"]["SGD"]["n_reaching"] == sum(k is not None for k in reached)
-    # gradient descent diverges beyond 2 / kappa = 0.1 on the quadratic; the adaptive ones never do
-    assert m["quadratic"]["SGD"]["n_diverged"] == int((lrs > 0.11).sum()) > 0
-    assert m["quadratic"]["Adam"]["n_diverged"] == m["quadratic"]["RMSprop"]["n_diverged"] == 0
-
-
-def test_figures(small_record):
-    for plot in (ad.plot_trajectories, ad.plot_losses, ad.plot_sweep):
-        fig = Figure(figsize=(12, 4))
-        plot(small_record.artifacts, fig)
-        axes = fig.get_axes()
-        assert len([ax for ax in axes if ax.get_title()]) == 3
-        assert all(ax.get_xlabel() and ax.get_ylabel() for ax in axes if ax.get_title())
-        assert all(ax.get_legend() is not None for ax in axes if ax.get_title())
 
 
 # -- bad input -----------------------------------------------------------------------------------
@@ -459,8 +424,6 @@ def test_helpers_refuse_bad_input():
         ad.run_optimizer(s, lambda p: ad.Adam(p), 5, dtype=torch.float16)
     with pytest.raises(ValueError, match="losses must be a 2-D tensor"):
         ad.steps_to(torch.zeros(3), 1.0)
-    with pytest.raises(ValueError, match="one step count per surface"):
-        ad.compare_on_surfaces(["quadratic"], [10, 10], [0.1], 1e-4)
     with pytest.raises(ValueError, match="traces must be tensors of one shape"):
         ad.max_deviation(torch.zeros(3, 2), torch.zeros(3, 3))
     with pytest.raises(ValueError, match="t must be >= 0"):

@@ -6,7 +6,6 @@ import pytest
 import scipy.linalg
 import sympy as sp
 import torch
-from matplotlib.figure import Figure
 from scipy import stats
 from scipy.integrate import solve_ivp
 
@@ -354,35 +353,6 @@ def test_rescaled_beta_keeps_the_trajectory_in_physical_time():
         assert same_beta > 0.2 * np.hypot(*q.start)  # unchanged beta changes the dynamics: O(1)
     # the rule's gap is discretisation error, O(gamma) = O(sqrt(lr)): 10x smaller lr, ~3x smaller gap
     assert gaps[0.001][0] < gaps[0.01][0] / 2.5
-
-
-# -- figures and widget ------------------------------------------------------------------------------
-def test_figures_draw():
-    fig = Figure()
-    D.plot_gd_vs_flow(fig, lrs=(0.02, 0.08), horizon=1.0)
-    assert [ax.get_xlabel() for ax in fig.axes[:2]] == [r"$\theta_1$", r"time $t = n\gamma$"]
-    fig = Figure()
-    D.plot_euler_error(fig, [0.1, 0.01], [0.2, 0.02], constant=2.0)
-    assert "slope 1.000" in fig.axes[0].get_legend().get_texts()[1].get_text()
-    fig = Figure()
-    snaps = D.noisy_gradient_descent(D.double_well_gradient, [1.0], 0.05, 2.0, 20, chains=50,
-                                     record_every=5)
-    D.plot_langevin(fig, snaps, 0.05 * 5 * np.arange(5), D.double_well, 0.2)
-    assert fig.axes[1].get_xlabel() == r"$\theta$"
-    fig = Figure()
-    D.plot_momentum(fig, steps=20)
-    assert fig.axes[1].get_yscale() == "log" and fig.axes[1].get_xlabel() == "step n"
-    fig = Figure()
-    D.plot_rescaling(fig, horizon=2.0)
-    assert len(fig.axes[0].get_lines()) == 4 and fig.axes[0].get_yscale() == "log"
-
-
-def test_explorer_grid_and_frames():
-    widget = D.explorer()
-    assert np.prod([len(s.grid) for s in widget.sliders]) <= 40
-    fig = widget.figure(lr=max(D.EXPLORER_LRS), beta=max(D.EXPLORER_BETAS))
-    assert len(fig.axes) == 2 and fig.axes[1].get_yscale() == "log"
-
 
 # -- bad input ---------------------------------------------------------------------------------------
 def test_bad_input_is_refused():

@@ -1,12 +1,12 @@
 """Tests for kexue.optim.heun: the Heun optimiser against a hand-written float64 Heun step, its
 order of accuracy against the exact gradient flow of a quadratic (scipy.linalg.expm), its
-amplification factors, the comparison with two gradient-descent steps, the closure trainer and the
-MNIST comparison on synthetic data, and refusals of bad input."""
+amplification factors, the comparison with two gradient-descent steps, the closure trainer, and
+refusals of bad input. (The MNIST comparison is tested in test_experiments.py, the figures in
+test_figures.py.)"""
 import numpy as np
 import pytest
 import scipy.linalg
 import torch
-from matplotlib.figure import Figure
 
 from kexue import train
 from kexue.classifier import classification_loss, mlp
@@ -157,53 +157,6 @@ def test_the_trainer_runs_heun_like_a_hand_loop():
     # the trainer sums logs in float32
     np.testing.assert_allclose(history["loss"], losses, rtol=1e-6)
     assert losses[-1] < losses[0]
-
-
-def test_compare_with_sgd_spends_equal_gradient_evaluations():
-    g = torch.Generator().manual_seed(1)
-    x, y = torch.rand(60, 784, generator=g), torch.randint(0, 10, (60,), generator=g)
-    metrics, artifacts = heun.compare_with_sgd((x[:40], y[:40]), (x[40:], y[40:]), lrs=[0.1, 0.4],
-                                               evaluations=8, batch=10, hidden=8, eval_every=4,
-                                               seed=0)
-    runs = metrics["runs"]
-    assert [(r["method"], r["steps"], r["evaluations"]) for r in runs] == [
-        ("sgd", 8, 8), ("heun", 4, 8), ("sgd", 8, 8), ("heun", 4, 8)]
-    curve = artifacts["curves"][("heun", 0.4)]
-    assert [r["evals"] for r in curve] == [0, 4, 8]
-    assert metrics["test_acc_gap"] == metrics["best_heun"]["test_acc"] - metrics["best_sgd"]["test_acc"]
-    losses = heun.train_losses(metrics)
-    assert sorted(losses) == [("heun", 0.1), ("heun", 0.4), ("sgd", 0.1), ("sgd", 0.4)]
-    assert losses[("sgd", 0.4)] == runs[2]["train_loss"]
-    diverged = {"runs": [dict(runs[0], diverged=True, train_loss="diverged")]}
-    assert heun.train_losses(diverged) == {("sgd", 0.1): float("inf")}
-    header, rows = heun.comparison_rows(metrics)
-    assert len(rows) == 2 and all(len(row) == len(header) for row in rows)
-    assert rows[1][0] == "0.4" and rows[1][1] == 8 and rows[1][5] == 4
-    fig = Figure()
-    heun.plot_mnist_runs(metrics, artifacts["curves"], fig)
-    assert fig.axes[1].get_xlabel() == "gradient evaluations"
-    with pytest.raises(ValueError, match="must be even"):
-        heun.compare_with_sgd((x, y), (x, y), lrs=[0.1], evaluations=7, batch=10, hidden=8,
-                              eval_every=4, seed=0)
-
-
-def test_figures_draw():
-    fig = Figure()
-    slopes = heun.plot_orders(*spd(), fig)
-    assert slopes["heun"]["local"] == pytest.approx(3, abs=0.1)
-    assert [ax.get_title() for ax in fig.axes] == ["error of one step", "error at time T = 1"]
-    fig = Figure()
-    heun.plot_amplification(fig)
-    assert len(fig.axes[0].get_legend().get_texts()) == 2
-    for lr in (0.01, 0.105):   # the slider's ends: 0.105 is past gradient descent's limit 2/20
-        fig = Figure()
-        heun.draw_paths(fig, lr)
-        ax1, ax2 = fig.axes
-        assert ax2.get_xlabel() == "gradient evaluations"
-        labels = [t.get_text() for t in ax1.get_legend().get_texts()]
-        assert labels[1:] == ["gradient descent (40 steps)", "Heun (20 steps)"]
-    widget = heun.explore_step_size()
-    assert widget.sliders[0].grid[0] == 0.01 and widget.sliders[0].grid[-1] == 0.105
 
 
 def test_bad_input_is_refused():

@@ -6,13 +6,13 @@ import math
 
 import pytest
 import torch
-from matplotlib.figure import Figure
 from torch import nn
 from torch.nn.utils import parametrize
 
 from kexue.classifier import classification_loss
 from kexue.optim import layerwise as lw
 from kexue.optim import surfaces
+from kexue.optim.figures import layerwise as lw_figures
 
 F64 = torch.float64
 
@@ -316,29 +316,8 @@ def test_mlp_and_weight_movement():
         lw.mlp((10, 0, 3))
 
 
-def test_experiment_moves_the_faster_layer_further():
-    """A tiny run of the chapter's MNIST experiment: the two ways agree to rounding, and the layer
-    given 10x the rate moves further than at 1x, which moves further than at 0.1x."""
-    from kexue import experiments
-
-    record = experiments.run("layerwise-lr-mnist", n_train=300, n_test=200, steps=30, every=10,
-                             hidden=32)
-    runs = {r["multiplier"]: r for r in record.metrics["runs"]}
-    moved = [runs[m]["movement"]["hidden1"] for m in (0.1, 1.0, 10.0)]
-    assert moved[0] < moved[1] < moved[2]
-    assert all(r["max_gap_reparametrise_vs_groups"] < 1e-10 for r in runs.values())
-    assert record.metrics["movement_ratio"] == pytest.approx(moved[2] / moved[1])
-    assert len(record.artifacts["runs"][1.0]["movement"]) == 4  # steps 0, 10, 20, 30
-    header, rows = lw.summary_table(record.metrics)
-    assert len(header) == 7 and [r[0] for r in rows] == ["×0.1", "×1", "×10"]
-    assert all(len(r) == len(header) for r in rows)
-    fig = Figure(figsize=(13, 3.8))
-    lw.plot_layerwise_runs(record.artifacts, fig)
-    assert [ax.get_title() for ax in fig.get_axes()][1] == "how far hidden1's weight moves"
-
-
 # -- the surface picture -------------------------------------------------------------------------
-@pytest.mark.parametrize("cls,settings", list(lw.EXPLORE_OPTIMIZERS.values()), ids=["SGD", "Adam"])
+@pytest.mark.parametrize("cls,settings", list(lw_figures.EXPLORE_OPTIMIZERS.values()), ids=["SGD", "Adam"])
 def test_surface_paths_coincide_and_differ_from_plain(cls, settings):
     surface = surfaces.get("quadratic")
     paths = lw.surface_paths(surface, 2.5, cls, settings, steps=20)
@@ -347,15 +326,6 @@ def test_surface_paths_coincide_and_differ_from_plain(cls, settings):
     assert abs(paths["reparametrised"] - paths["plain"]).max() > 0.1
     with pytest.raises(ValueError, match="layer must be 'x' or 'y'"):
         lw.surface_paths(surface, 2.5, cls, settings, layer="z")
-
-
-def test_draw_surface_paths_draws_labelled_panels():
-    fig = Figure(figsize=(12, 3.6))
-    lw.draw_surface_paths(fig, 2.0, surfaces.get("quadratic"), steps=10)
-    axes = fig.get_axes()
-    assert len(axes) == 3
-    assert all(ax.get_xlabel() and ax.get_title() for ax in axes)
-    assert "×λ² = 4" in axes[0].get_title() and "×λ = 2" in axes[1].get_title()
 
 
 def test_trajectory_gap_on_a_network():

@@ -161,6 +161,41 @@ def test_vat_leaves_batchnorm_statistics_alone():
     assert all(p.grad is not None for p in model.parameters())
 
 
+def bits(t):
+    """The tensor's bytes: equal only when every element is bit for bit the same (a -0.0 is not a
+    0.0, and a NaN equals itself)."""
+    return t.detach().cpu().contiguous().view(-1).view(torch.uint8)
+
+
+@pytest.mark.parametrize("pass_clean", [False, True])
+def test_vat_loss_called_directly_leaves_batchnorm_statistics_bit_identical(pass_clean):
+    """A reader calling vat_loss(model, x) on a model in train mode: neither its own clean forward
+    (without clean_logits) nor the perturbed ones move the running statistics or the counter."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3),
+                          nn.BatchNorm1d(3, affine=False)).train()
+    with torch.no_grad():
+        for _ in range(3):  # running statistics away from their initial 0 and 1
+            model(2 * torch.randn(16, 5) + 1)
+    x = torch.randn(16, 5)
+    clean = None
+    if pass_clean:
+        model.eval()
+        with torch.no_grad():
+            clean = model(x)  # in eval mode: no update from the caller's forward either
+        model.train()
+    buffers = [name for name, _ in model.named_buffers()]
+    assert len(buffers) == 6  # running_mean, running_var, num_batches_tracked of both layers
+    before = {name: bits(b).clone() for name, b in model.named_buffers()}
+    loss = adv.vat_loss(model, x, epsilon=1.0, xi=1e-2, iterations=2, clean_logits=clean)
+    loss.backward()
+    for name, b in model.named_buffers():
+        assert torch.equal(bits(b), before[name]), name
+    assert int(model[1].num_batches_tracked) == 3 and model[1].momentum == 0.1
+    assert model.training and float(loss.detach()) > 0
+    assert all(p.grad is not None for p in model.parameters())
+
+
 def test_finite_difference_step_trades_truncation_for_rounding():
     """In float32 a tiny xi leaves rounding noise (relative size ~ 1e-7 / xi) in H d; in float64 the
     same xi is accurate. The reference is a float64 copy of the model."""
@@ -196,3 +231,15 @@ def test_bad_input_is_rejected():
         adv.normalize(torch.tensor([[float("nan"), 1.0]]))
     with pytest.raises(TypeError, match="floating"):
         adv.fgm_perturbation(lambda z: z.sum(), torch.ones(2, 2, dtype=torch.int64), 1.0)
+
+
+def test_vat_direction_called_without_clean_logits_leaves_batchnorm_statistics_alone():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3)).train()
+    with torch.no_grad():
+        model(2 * torch.randn(16, 5) + 1)
+    before = {name: bits(b).clone() for name, b in model.named_buffers()}
+    d = adv.vat_direction(model, torch.randn(16, 5), xi=1e-2, iterations=2)
+    assert d.shape == (16, 5)
+    for name, b in model.named_buffers():
+        assert torch.equal(bits(b), before[name]), name

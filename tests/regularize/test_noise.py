@@ -107,14 +107,6 @@ def test_fitted_order_recovers_a_power():
     assert abs(nz.fitted_order(s, 3 * s ** 4) - 4) < 1e-12
 
 
-def test_plot_taylor_gaps_draws():
-    from matplotlib.figure import Figure
-
-    ax = Figure().add_subplot()
-    nz.plot_taylor_gaps(SIGMAS, {"a": torch.tensor(SIGMAS) ** 4}, ax)
-    assert len(ax.lines) == 2 and "slope 4.00" in ax.get_legend().get_texts()[0].get_text()
-
-
 def test_bad_input_is_rejected():
     model, x, y = setup()
     loss = lambda v: ((model(v) - y) ** 2).sum(-1)

@@ -1,11 +1,11 @@
-"""The semi-supervised MNIST experiment's parts (kexue.regularize.semi_supervised)."""
+"""The semi-supervised MNIST experiment's parts (kexue.regularize.semi_supervised); its run is
+tested in test_experiments.py, its figures in test_figures.py."""
 import math
 
 import pytest
 import torch
 from torch import nn
 
-import kexue as kx
 from kexue.regularize import semi_supervised as ss
 
 
@@ -104,17 +104,6 @@ def test_accuracy_uses_eval_mode_and_restores_train_mode():
     assert model.training
 
 
-def test_experiment_runs_small_and_can_hold_out_validation():
-    record = kx.experiments.run("vat-mnist-100", "quick", steps=10, baseline_steps=10,
-                                n_unlabelled=300, n_eval=300, validation=1000, widths=[784, 32, 10])
-    m = record.metrics
-    assert m["evaluated_on"] == "validation" and m["n_labelled"] == 100
-    assert len(m["vat_acc_per_seed"]) == len(m["seeds"]) == 1
-    assert all(0 <= a <= 100 for a in m["vat_acc_per_seed"] + m["baseline_acc_per_seed"])
-    assert m["test_acc_vat"] == m["vat_acc_per_seed"][0]
-    assert isinstance(record.artifacts["vat_model"], nn.Module)
-
-
 def test_bad_input_is_rejected():
     model, x_l, y_l, _ = small_problem()
     with pytest.raises(ValueError, match="alpha and beta must be >= 0"):
@@ -142,21 +131,8 @@ def test_top_confusions_counts_the_commonest_mistakes():
     assert sorted(map(tuple, top[1:])) == [(1, 7, 1), (9, 4, 1)]
 
 
-def tiny_artifacts():
-    torch.manual_seed(0)
-    models = {name: ss.mlp((784, 16, 10)) for name in ("vat_model", "baseline_model")}
-    for m in models.values():
-        with torch.no_grad():
-            m(torch.rand(64, 784))  # some running statistics
-    rows = [{"step": s, "ce": 1.0 / s, "acc": 1.0, "vat": 0.1 / s, "entropy": 2.0 / s}
-            for s in (1, 2, 3)]
-    return {**models, "vat_rows": rows, "baseline_rows": [{k: r[k] for k in ("step", "ce", "acc")}
-                                                          for r in rows],
-            "x_eval": torch.rand(5, 784), "y_eval": torch.tensor([0, 1, 2, 3, 4])}
-
-
-def test_perturbed_gives_unit_directions_and_clean_predictions_at_zero():
-    art = tiny_artifacts()
+def test_perturbed_gives_unit_directions_and_clean_predictions_at_zero(tiny_artifacts):
+    art = tiny_artifacts
     model, x = art["vat_model"], art["x_eval"]
     d, probs = ss.perturbed(model, x, 0.0)
     assert torch.allclose(d.norm(dim=1), torch.ones(5), atol=1e-5)
@@ -166,15 +142,3 @@ def test_perturbed_gives_unit_directions_and_clean_predictions_at_zero():
     assert model.training is False  # perturbed restores the mode it found
     _, far = ss.perturbed(model.train(), x, 5.0)
     assert model.training and not torch.allclose(far, probs, atol=1e-3)
-
-
-def test_figures_draw():
-    from matplotlib.figure import Figure
-
-    art = tiny_artifacts()
-    fig = Figure()
-    ss.plot_training(art, fig)
-    assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 2 and len(fig.axes[1].lines) == 2
-    widget = ss.explore_perturbation(art, n_images=2, epsilons=[0.0, 2.0])
-    assert [len(s.grid) for s in widget.sliders] == [2, 2]
-    assert len(widget.figure(epsilon=2.0, image=1).axes) == 2

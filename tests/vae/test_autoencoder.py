@@ -2,17 +2,16 @@
 their loss terms against pythae's VAE and a hand-written float64 reference, the KL weight as a
 decoder variance, the aggregated posterior's moments and coverage against torch.distributions and
 quadrature, the evidence by quadrature against the closed form of a linear-Gaussian decoder,
-training through kexue.train, the experiment, and the figures."""
+and training through kexue.train (the experiment and the figures: test_experiments.py,
+test_figures.py)."""
 import math
 
 import numpy as np
 import pytest
 import torch
-from matplotlib.figure import Figure
 from torch import distributions as D
 from torch import nn
 
-from kexue import experiments
 from kexue.vae import autoencoder as ae
 from kexue.vae import gaussian
 
@@ -379,92 +378,3 @@ def test_interpolate_decodes_the_straight_line_between_codes():
             torch.testing.assert_close(interpolated[2], model.decoder(z.mean(0, keepdim=True))[0])
     with pytest.raises(TypeError, match="model must be an instance of Autoencoder or VAE"):
         ae.interpolate(nn.Linear(784, 2), x[0], x[1])
-
-
-# -- the experiment and the figures --------------------------------------------------------------
-@pytest.fixture(scope="module")
-def record():
-    return experiments.run("vae-geometry-mnist", n_train=600, n_test=200, hidden=[32], epochs=2,
-                           kl_weights=[0.5, 1.0], n_samples=300, n_evidence=2, grid_n=21)
-
-
-def test_experiment_reports_every_model_and_the_kl_chain(record):
-    m = record.metrics
-    assert m["prior_to_aggregate_kl"] == m["vae-1"]["prior_to_aggregate_kl"]
-    assert set(record.artifacts["models"]) == {"ae", "vae-0.5", "vae-1"}
-    assert "kl" not in m["ae"] and m["ae"]["moment_kl_to_prior"] > 0
-    for name in ("vae-0.5", "vae-1"):
-        v = m[name]
-        # mean KL >= KL(aggregate || prior) >= moment-matched KL, up to Monte-Carlo error
-        aggregate, se = v["aggregate_to_prior_kl"], v["aggregate_to_prior_kl_se"]
-        assert v["kl"] > aggregate - 5 * se and aggregate + 5 * se > v["moment_kl_to_prior"]
-        assert v["elbo_gap_mean"] >= 0 and v["edge_mass_max"] < 1e-3
-        assert v["recon_error_sampled"] >= 0
-    codes = record.artifacts["codes"]
-    assert codes["ae"]["log_var"] is None and codes["vae-1"]["log_var"].shape == (200, 2)
-    with pytest.raises(ValueError, match="kl_weights must include 1"):
-        experiments.run("vae-geometry-mnist", n_train=100, n_test=50, hidden=[8], epochs=1,
-                        kl_weights=[0.5])
-
-
-def test_summary_tables_have_one_row_per_model_and_dashes_for_the_autoencoder(record):
-    (keep_header, keep), (cover_header, cover) = ae.summary_tables(record.metrics)
-    assert [row[0] for row in keep] == ["autoencoder", "VAE, β = 0.5", "VAE, β = 1"]
-    assert all(len(row) == len(keep_header) for row in keep)
-    assert all(len(row) == len(cover_header) for row in cover)
-    assert keep[0][2:4] == ["—", "—"] and cover[0][4:] == ["—", "—"]
-    v = record.metrics["vae-1"]
-    assert keep[2][3] == f"{v['kl']:.3f}"
-    assert cover[2][5] == f"{v['prior_to_aggregate_kl']:.3f} ± {v['prior_to_aggregate_kl_se']:.3f}"
-    with pytest.raises(ValueError, match="metrics of the vae-geometry-mnist experiment"):
-        ae.summary_tables({"ae": {}})
-
-
-def test_grid_limits_are_the_prior_window_or_the_codes_central_box():
-    codes = torch.linspace(0, 99, 100)[:, None] * torch.tensor([[1.0, -2.0]])
-    assert ae.grid_limits(codes, torch.zeros(100, 2)) == (-2.5, 2.5, -2.5, 2.5)
-    x0, x1, y0, y1 = ae.grid_limits(codes, None)
-    # torch.quantile interpolates linearly: the 1% point of 0..99 is 0.99 (float32 round-off)
-    assert (x0, x1, y0, y1) == pytest.approx((0.99, 98.01, -196.02, -1.98), rel=1e-5)
-    with pytest.raises(ValueError, match="codes must be 2-D points"):
-        ae.grid_limits(torch.zeros(10, 3), None)
-
-
-def test_figures_draw_what_they_say(record):
-    art = record.artifacts
-    fig = Figure()
-    ax = fig.add_subplot()
-    codes = art["codes"]["vae-1"]
-    ae.plot_latent_clouds(ax, codes["mean"], art["y_test"], codes["log_var"], n_ellipses=40)
-    assert len(ax.collections[1].get_offsets()) == 40  # one ellipse per code asked for
-    assert len(ax.patches) == 2  # the prior's circles of radius 1 and 2
-    assert sorted(p.get_radius() for p in ax.patches) == [1, 2]
-
-    ax = Figure().add_subplot()
-    ae.plot_decoded_grid(ax, art["models"]["vae-1"].decoder, (-2, 2, -1, 1), n=5)
-    image = ax.images[0]
-    assert image.get_array().shape == (5 * 28, 5 * 28)
-    assert image.get_extent() == [-2.5, 2.5, -1.25, 1.25]  # half a cell beyond the grid's points
-
-    fig = Figure()
-    ae.plot_interpolations(fig, {k: art["models"][k] for k in ("ae", "vae-1")}, art["x_test"][0],
-                           art["x_test"][1], steps=6)
-    assert len(fig.axes) == 3 and fig.axes[-1].get_title() == "pixels blended"
-
-    fig = Figure(figsize=(10, 10))
-    ae.plot_kl_weight_comparison(fig, art, pairs=((0, 1), (2, 3)), grid_n=4, steps=5)
-    assert len(fig.axes) == 3 * 3
-    assert fig.axes[3].get_title().startswith("VAE, $\\beta = 0.5$")
-
-
-def test_figures_reject_bad_input(record):
-    ax = Figure().add_subplot()
-    y = record.artifacts["y_test"]
-    with pytest.raises(ValueError, match="codes must be 2-D points"):
-        ae.plot_latent_clouds(ax, torch.zeros(200, 3), y)
-    with pytest.raises(ValueError, match=r"labels must have shape \(200,\)"):
-        ae.plot_latent_clouds(ax, torch.zeros(200, 2), y[:10])
-    with pytest.raises(ValueError, match="log_var must be shaped like codes"):
-        ae.plot_latent_clouds(ax, torch.zeros(200, 2), y, torch.zeros(200, 1))
-    with pytest.raises(ValueError, match="models must be a non-empty dict"):
-        ae.plot_interpolations(Figure(), {}, torch.zeros(784), torch.zeros(784))

@@ -1,11 +1,11 @@
-"""The variational information bottleneck (kexue.vae.bottleneck)."""
+"""The variational information bottleneck (kexue.vae.bottleneck); its experiment and figures are
+tested in test_experiments.py and test_figures.py."""
 import functools
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
-from matplotlib.figure import Figure
 from torch import distributions as D
 
 import kexue as kx
@@ -258,72 +258,3 @@ def test_noisy_accuracy_shares_one_noise_draw():
         vb.noisy_accuracy(model, x, y, [0.1], noise=noise[:3])
     with pytest.raises(ValueError, match=r"y must have shape \(40,\)"):
         vb.noisy_accuracy(model, x, y[:5], [0.1])
-
-
-# -- the experiment and its figures ----------------------------------------------------------------
-TINY = dict(n_train=500, n_eval=300, widths=[784, 32], latent_dim=8, betas=[0.0, 1e-2, 1e-1],
-            sigmas=[0.0, 0.5], epochs=4, batch_size=50)
-
-
-@pytest.fixture(scope="module")
-def tiny_record():
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("KEXUE_PROGRESS", "0")
-        return kx.experiments.run("vib-fashion", "quick", headline_beta=1e-1, **TINY)
-
-
-def test_experiment_reports_every_beta_and_sigma(tiny_record):
-    m, a = tiny_record.metrics, tiny_record.artifacts
-    assert tiny_record.post == 6181 and m["betas"] == TINY["betas"]
-    assert len(m["acc"]) == 3 and all(len(row) == 2 for row in m["acc"])
-    assert m["test_acc_vib"] == m["acc"][2][0] and m["test_acc_plain"] == m["acc"][0][0]
-    assert m["acc"] == m["acc_per_seed"][0] and m["evaluated_on"] == "test"
-    assert all(20 < acc <= 100 for row in m["acc"] for acc in row)  # above chance (10%)
-    assert m["kl_nats"][0] is None and m["kl_nats"][1] > m["kl_nats"][2] > 0
-    assert m["kl_nats"][1] == pytest.approx(float(a["kl"][1].sum()))
-    assert a["models"][0].bottleneck is None and a["models"][1].bottleneck is not None
-    assert [r["ce"] for r in a["rows"][0]][-1] < [r["ce"] for r in a["rows"][0]][0]
-    with pytest.raises(ValueError, match="headline_beta must be one of the positive betas"):
-        kx.experiments.run("vib-fashion", "quick", headline_beta=0.0, **TINY)
-
-
-def test_figures_draw(tiny_record):
-    a = tiny_record.artifacts
-    fig = Figure()
-    vb.plot_accuracy_vs_beta(a, fig.add_subplot(1, 3, 1))
-    vb.plot_accuracy_vs_noise(a, fig.add_subplot(1, 3, 2))
-    vb.plot_kl_per_dimension(a, fig.add_subplot(1, 3, 3))
-    beta_ax, noise_ax, kl_ax = fig.axes
-    assert len(beta_ax.lines) == 2 * 2  # per sigma: the VIB curve and the no-bottleneck line
-    assert len(noise_ax.lines) == 3 and len(kl_ax.lines) == 2
-    assert kl_ax.get_legend().get_texts()[0].get_text().startswith("β = 0.01: total")
-    training = Figure()
-    vb.plot_training(a, training)
-    ce_ax, kl_ax = training.axes
-    assert len(ce_ax.lines) == 3 and len(kl_ax.lines) == 2  # the KL only where there is one
-    widget = vb.explore_noise(a, n_images=4)
-    assert [s.grid for s in widget.sliders] == [TINY["sigmas"]]
-    (ax,) = widget.figure(sigma=0.5).axes
-    assert "σ = 0.5" in ax.get_title()
-    texts = ax.texts
-    assert len(texts) == (1 + len(TINY["betas"])) * (1 + 4)  # a label and 4 classes per row
-    x, y = a["x_eval"][:4], a["y_eval"][:4]
-    for i, model in enumerate(a["models"]):
-        row = texts[(i + 1) * 5:(i + 2) * 5]
-        assert row[0].get_text().startswith(("no bottleneck", f"β = {TINY['betas'][i]:g}"))
-        with torch.no_grad():
-            pred = model.eval()(x + 0.5 * a["noise"][:4]).argmax(1)
-        assert [t.get_text() for t in row[1:]] == [kx.data.FASHION_CLASSES[int(k)] for k in pred]
-        assert sum(t.get_color() == "C2" for t in row[1:]) == int((pred == y).sum())
-
-
-def test_validation_images_are_held_out_from_training():
-    x, y, x_val, y_val = vb._fashion(300, 100, 500, 0, "cpu")
-    assert x.shape == (300, 784) and x_val.shape == (100, 784) and y_val.shape == (100,)
-    pixels = lambda images: [tuple(row.tolist()) for row in (images * 255).round().to(torch.uint8)]
-    assert not set(pixels(x)) & set(pixels(x_val))
-    _, _, x_test, _ = vb._fashion(300, 100, 0, 0, "cpu")
-    test_images = kx.data.fashion_mnist("test")[0][:100]
-    assert torch.equal(x_test, kx.data.as_float(test_images, device="cpu"))
-    with pytest.raises(ValueError, match="only 59500 training images are left"):
-        vb._fashion(59600, 10, 500, 0, "cpu")

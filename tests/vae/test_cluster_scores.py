@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from kexue.vae.cluster_scores import (contingency, hungarian_accuracy, majority_accuracy,
-                                      scores)
+from kexue.vae.cluster_scores import contingency, hungarian_accuracy, majority_accuracy, scores
 
 
 def brute_force_hungarian(clusters, classes, k):

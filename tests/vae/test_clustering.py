@@ -1,15 +1,13 @@
 """The clustering VAE of post 5887: its loss terms against torch.distributions, the dropped
-constant of eq. (8), the balance terms, assignment, sampling, a short training run, bad input,
-and the benchmark's wiring."""
+constant of eq. (8), the balance terms, assignment, sampling, a short training run and bad input
+(the experiments, the benchmark's wiring and the figures: test_experiments.py, test_figures.py)."""
 import math
 
 import numpy as np
-
 import pytest
 import torch
 from torch.distributions import Categorical, Normal, kl_divergence
 
-from kexue import bench
 from kexue.vae import clustering
 from kexue.vae.clustering import ClusteringVAE, cluster_loss, loss_terms
 
@@ -132,27 +130,6 @@ def test_bad_calls():
         cluster_loss(model, torch.rand(3, 12), recon_weight=-1)
     with pytest.raises(ValueError, match="cluster must be in"):
         model.sample(4, 2)
-    with pytest.raises(ValueError, match="dataset"):
-        clustering.load_images("cifar", 10, "cpu")
-
-
-def test_steps_per_second_times_only_the_requested_steps():
-    calls = []
-    rate = bench.steps_per_second(calls.append, 40, sync=lambda: None, warmup=3)
-    assert calls == [3, 40] and rate > 0
-
-
-def test_unknown_benchmark_is_named():
-    with pytest.raises(KeyError, match="vae-cluster"):
-        bench.get("vae-clusters")
-
-
-def test_bench_command_prints_the_ratio(capsys):
-    from kexue.__main__ import main
-
-    assert main(["bench", "vae-cluster", "--steps", "3", "--device", "cpu"]) == 0
-    out = capsys.readouterr().out
-    assert "ours / reference:" in out and '"ratio"' in out
 
 
 def test_prior_posterior_minimises_the_classifier_part_of_the_loss():
@@ -175,34 +152,6 @@ def test_prior_posterior_minimises_the_classifier_part_of_the_loss():
         np.testing.assert_allclose(p / p.sum(), posterior[row].numpy(), atol=1e-5)
     with pytest.raises(ValueError, match="latent width"):
         clustering.prior_posterior(z, means[:, :2])
-
-
-def test_run_clustering_end_to_end_on_a_tiny_config():
-    """The experiment's plumbing on 400 images: per-seed scores and their spread, the baselines,
-    the post-recipe run, the artifacts, the table and the figures."""
-    import matplotlib
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    config = dict(dataset="mnist", widths=[784, 32, 4], clusters=10, classifier_hidden=16, lr=2e-3,
-                  batch_size=100, recon_weight=2.5, balance="sample", kmeans_epoch=1,
-                  baselines=True, n_train=400, epochs=2, seeds=[0, 1], kmeans_inits=1,
-                  post_recipe_run=True)
-    metrics, artifacts = clustering.run_clustering(config)
-    assert [r["seed"] for r in metrics["runs"]] == [0, 1]
-    per_seed = [r["majority_acc"] for r in metrics["runs"]]
-    assert metrics["majority_acc"]["per_seed"] == per_seed
-    assert metrics["majority_acc"]["min"] <= metrics["test_acc"] <= metrics["majority_acc"]["max"]
-    for name in ("kmeans_pixels", "kmeans_vae", "gmm_vae"):
-        assert 0.1 <= metrics[name]["hungarian_acc"]["median"] <= 1
-    assert metrics["post_recipe"]["seed"] == 0
-    assert artifacts["clusters"].shape == (10000,) and artifacts["x_test"].shape == (10000, 784)
-    html = clustering.results_table(metrics, post=0.83).data
-    assert "k-means on pixels" in html and "about 0.830" in html and "[" in html
-    fig = Figure()
-    clustering.plot_contingency(fig.add_subplot(), artifacts["clusters"], artifacts["y_test"])
-    clustering.plot_cluster_members(Figure(), artifacts["x_test"], artifacts["clusters"])
-    clustering.plot_conditional_samples(Figure(), artifacts["model"], per_cluster=3)
 
 
 def test_kmeans_callback_moves_the_means_to_centroids_once():

@@ -1,7 +1,6 @@
 """The k-nearest-neighbour entropy estimator of kexue.vae.entropy."""
 import math
 
-import numpy as np
 import pytest
 import torch
 from entropy_estimators import continuous

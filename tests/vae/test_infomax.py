@@ -107,13 +107,6 @@ def test_linear_probe_separates_separable_features():
     assert im.linear_probe(noise[:400], y[:400], noise[400:], y[400:], epochs=5) < 0.6
 
 
-def test_results_table():
-    metrics = {"k": 10, **{f"{a}_acc_{n}": 0.5 for a in ("knn", "probe")
-                           for n in ("pixels", "random", "dim")}}
-    header, rows = im.results_table(metrics)
-    assert len(rows) == 3 and all(len(r) == len(header) for r in rows)
-
-
 def test_bad_input(mnist):
     with pytest.raises(ValueError, match="x must have 784 columns"):
         im.InfoMaxEncoder()(torch.zeros(2, 10))
@@ -135,5 +128,3 @@ def test_bad_input(mnist):
         im.PriorWarmup(None, 3)
     with pytest.raises(ValueError, match="scores must pair n >= 2 images"):
         im.pair_bound(torch.zeros(4, 3))
-    with pytest.raises(ValueError, match="metrics must be"):
-        im.results_table({})

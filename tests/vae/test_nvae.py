@@ -1,7 +1,8 @@
 """Tests for kexue.vae.nvae: the residual-normal KL against torch.distributions, the cells' shapes
 and identity paths, the spectral norm by power iteration against torch.linalg, the KL warm-up and
-learning-rate schedule, dynamic binarisation, the model's KL and log-weights agreeing with each
-other, batch-norm re-estimation, a short training run, and bad input."""
+learning-rate schedule, the model's KL and log-weights agreeing with each other, batch-norm
+re-estimation, a short training run, and bad input (the experiment and the figures:
+test_experiments.py, test_figures.py; dynamic binarisation: tests/test_data.py)."""
 import math
 from types import SimpleNamespace
 
@@ -127,20 +128,6 @@ def test_schedule_follows_steps_or_time_whichever_is_further():
     assert sched.kl_weights == [1e-4, pytest.approx(0.5)]   # the weight each step trained with
 
 
-def test_dynamic_binarisation():
-    p = torch.full((200, 784), 0.3)
-    a, b = nvae.binarise(p, gen(0)), nvae.binarise(p, gen(1))
-    assert set(a.unique().tolist()) <= {0.0, 1.0}
-    assert not torch.equal(a, b)                             # a fresh draw each time
-    n = a.numel()
-    assert abs(float(a.mean()) - 0.3) < 4 * math.sqrt(0.3 * 0.7 / n)
-    assert torch.equal(nvae.binarise(torch.tensor([[0.0, 1.0]])), torch.tensor([[0.0, 1.0]]))
-    with pytest.raises(ValueError, match=r"intensities in \[0, 1\]"):
-        nvae.binarise(torch.tensor([[1.5]]))
-    with pytest.raises(TypeError, match="real floating dtype"):
-        nvae.binarise(torch.ones(2, 2, dtype=torch.uint8))
-
-
 def small_model(seed=0):
     return nvae.NVAE(channels=(4, 8, 8), latent=2, groups=2, expansion=2, seed=seed)
 
@@ -215,43 +202,3 @@ def test_bad_input():
         small_model().sample(0)
     with pytest.raises(ValueError, match="limit must be positive"):
         nvae.soft_clamp(torch.zeros(2), 0.0)
-
-
-def test_experiment_runs_end_to_end_on_a_tiny_config():
-    import kexue as kx
-
-    record = kx.experiments.run("nvae-mnist", "quick", n_train=128, n_test=6, steps=4,
-                                baseline_steps=4, k=3, log_every=2, channels=[4, 8, 8])
-    m = record.metrics
-    assert m["k"] == 3 and m["n_test"] == 6 and m["steps"] == 4
-    # untrained, but both estimates must be finite, positive numbers of nats
-    assert 0 < m["nll"] < 2000 and 0 < -m["test_elbo"] < 2000
-    assert m["latent_dims"] == 4 * 2 * (49 + 196)
-    assert len(record.artifacts["kl_weights"]) == 4
-    rows = nvae.nll_rows({"quick": m})
-    assert len(rows) == 3 and all(len(r) == len(nvae.NLL_HEADER) for r in rows)
-    assert rows[0][3] == "3 × 6" and rows[-1][4] == "78.01"
-
-
-def test_figures_draw_and_label():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    rows = [{"step": s, "elbo": -300.0 + s, "recon": 250.0, "kl": 50.0 - s} for s in (5, 10)]
-    fig = Figure()
-    nvae.plot_training(fig, rows, [0.1, 0.5, 1.0])
-    left, right = fig.axes[0], fig.axes[1]
-    assert left.get_xlabel() == "step" and "nats" in left.get_ylabel()
-    assert list(left.get_lines()[0].get_ydata()) == [295.0, 290.0]    # -ELBO
-    assert right.get_title().startswith("KL term")
-    with pytest.raises(ValueError, match="training history"):
-        nvae.plot_training(Figure(), [], [])
-    model = small_model().eval()
-    fig = Figure()
-    nvae.draw_samples(fig, model, 0.5, n=4)
-    assert fig.axes[0].get_title() == "samples at temperature 0.50"
-    fig = Figure()
-    nvae.plot_temperatures(fig, model, temperatures=(0.0, 1.0), n=3)
-    assert [ax.get_title() for ax in fig.axes] == ["T = 0", "T = 1"]

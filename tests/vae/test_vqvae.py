@@ -1,7 +1,7 @@
-"""The convolutional VQ-VAE: shapes, the straight-through loss, a short training, the figures."""
+"""The convolutional VQ-VAE: shapes, the straight-through loss, a short training (the experiment
+and the figures: test_experiments.py, test_figures.py)."""
 import pytest
 import torch
-from matplotlib.figure import Figure
 
 import kexue as kx
 from kexue.vae import vqvae
@@ -71,18 +71,6 @@ def test_restart_moves_every_unused_code_onto_an_encoder_output():
     assert counts.sum() == 64 * 49
 
 
-def test_figures_draw():
-    model = vqvae.VQVAE(num_codes=8, code_dim=4, channels=4, seed=0).eval()
-    x = _images(5)
-    vqvae.plot_reconstructions(Figure(), model, x, n=4, title="t")
-    ax = Figure().add_subplot()
-    vqvae.plot_usage(ax, [5, 0, 3, 1], title="usage")
-    assert [round(p.get_height(), 3) for p in ax.patches] == [0.556, 0.333, 0.111, 0.0]
-    fig = Figure()
-    vqvae.draw_code_swap(fig, model, x[0], cell=24, code=3)
-    assert len(fig.axes) == 3
-
-
 def test_bad_input():
     model = vqvae.VQVAE(num_codes=8, code_dim=4, channels=4, seed=0)
     with pytest.raises(ValueError, match="784 columns"):
@@ -93,21 +81,5 @@ def test_bad_input():
         model.decode_codes(torch.zeros(2, 49, dtype=torch.int64))
     with pytest.raises(ValueError, match=r"\[0, 8\)"):
         model.decode_codes(torch.full((1, 7, 7), 8))
-    with pytest.raises(ValueError, match="cell"):
-        vqvae.draw_code_swap(Figure(), model, _images(1)[0], cell=49, code=0)
-    with pytest.raises(ValueError, match="code must"):
-        vqvae.draw_code_swap(Figure(), model, _images(1)[0], cell=0, code=8)
     with pytest.raises(ValueError, match="num_codes"):
         vqvae.VQVAE(num_codes=0)
-
-
-def test_registered_quick_run_is_consistent():
-    exp = kx.experiments.get("vqvae-mnist")
-    assert exp.config("quick")["steps"] < exp.config("full")["steps"]
-    record = kx.experiments.run("vqvae-mnist", "quick", n_train=1000, steps=30, restart_every=10,
-                                prior_steps=20, channels=8)
-    m = record.metrics
-    assert sum(m["test_code_counts"]) == 10000 * 49
-    assert m["test_dead_codes"] == sum(c == 0 for c in m["test_code_counts"])
-    assert 1 <= m["test_perplexity"] <= 64 - m["test_dead_codes"]
-    assert m["prior_test_nll_bits"] == pytest.approx(m["prior_test_nll_nats"] / 0.6931471805599453)

@@ -4,7 +4,6 @@ import math
 import numpy as np
 import pytest
 import sympy as sp
-from matplotlib.figure import Figure
 from sympy.calculus.euler import euler_equations
 
 from kexue.variations import spring as S
@@ -195,25 +194,6 @@ def test_bad_inputs_rejected():
         S.stretch_profile([0.5], 1.58)
     with pytest.raises(ValueError, match="length must be positive"):
         S.shooting_residual(0.0, 1.0)
-
-
-# -- figures ----------------------------------------------------------------------------------
-def test_explorer_draws():
-    widget = S.explorer()
-    (slider,) = widget.sliders
-    assert len(slider.grid) <= 30 and slider.grid[0] == 0 and max(slider.grid) < S.U_CRITICAL
-    for u in (0.0, 1.56):
-        fig = Figure()
-        S.draw_explorer(fig, u)
-        assert len(fig.axes) == 2
-    with pytest.raises(ValueError, match="diverges"):
-        S.draw_explorer(Figure(), S.U_CRITICAL)
-
-
-def test_plot_divergence_draws():
-    fig = Figure()
-    S.plot_divergence(fig, us_residual=(1.0, 1.8))
-    assert len(fig.axes) == 2
 
 
 def test_tension_density_and_folding_claims():

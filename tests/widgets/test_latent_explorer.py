@@ -18,7 +18,15 @@ from torch import nn
 import kexue as kx
 from kexue.vae.networks import mlp_decoder
 from kexue.widgets.latent_explorer import (
-    DECODER_JS, FORMAT, MARK, MAX_POINTS, SEED, decode_exported, export_decoder, latent_explorer)
+    DECODER_JS,
+    FORMAT,
+    MARK,
+    MAX_POINTS,
+    SEED,
+    decode_exported,
+    export_decoder,
+    latent_explorer,
+)
 
 
 @pytest.fixture(autouse=True)

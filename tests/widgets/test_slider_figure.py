@@ -4,9 +4,8 @@ import json
 import re
 
 import numpy as np
-from PIL import Image
-
 import pytest
+from PIL import Image
 
 from kexue.widgets import Slider, SliderFigure
 

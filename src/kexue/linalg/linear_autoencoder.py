@@ -14,6 +14,11 @@ with equality exactly when ``W2 W1 = V_k V_k^T``, the orthogonal projector onto 
 ``(W1, W2)`` and ``(C^{-1} W1, W2 C)`` give the same map for every invertible ``k x k`` matrix
 ``C``, so training finds the *subspace* ``col(W2) = span(V_k)``, not the singular vectors. The
 distance between the two subspaces is measured by their principal angles.
+
+Serves chapters/part1-linear-algebra/svd-linear-autoencoder.ipynb (post 4208); its figures and
+explorer are in :mod:`kexue.linalg.figures`, its experiment ``svd-linear-autoencoder`` (and the
+comparison :func:`kexue.linalg.experiments.compare_with_svd` it runs) in
+:mod:`kexue.linalg.experiments`.
 """
 from __future__ import annotations
 
@@ -23,9 +28,8 @@ import math
 import torch
 from torch import nn
 
-from .. import data, runtime, train
+from .. import train
 from ..checks import float_tensor, positive
-from ..experiments import Reference, experiment
 
 BOTTLENECKS = ("linear", "tanh")
 
@@ -272,164 +276,7 @@ def fit_autoencoder(X: torch.Tensor, k: int, *, steps: int, lr: float, momentum:
     return model, probe
 
 
-# -- the experiment ------------------------------------------------------------------------------
-def _snapshot_steps(steps: int, every: int, count: int) -> list[int]:
-    """About ``count`` multiples of ``every`` from 0 to ``steps``, spaced geometrically."""
-    grid = torch.logspace(0, math.log10(steps / every), max(count - 1, 1)).round().long() * every
-    return sorted({0, *(int(t) for t in grid if t <= steps)})
-
-
-def compare_with_svd(X: torch.Tensor, test: torch.Tensor, k: int, *, steps: int, lr: float,
-                     momentum: float, probe_every: int, n_snapshots: int, seed: int
-                     ) -> tuple[dict, dict]:
-    """Train the linear autoencoder and the one with a ReLU on its output pixels on ``X``
-    (samples as rows, pixels ``>= 0``); compare both with the rank-``k`` SVD of the centred data.
-
-    Returns ``(metrics, artifacts)``: errors are per sample on the centred training data, angles
-    are between the decoder's column space and ``span(V_k)``; ``test`` rows are reconstructed
-    for figures.
-    """
-    _matrix("X", X)
-    _matrix("test", test)
-    if test.shape[1] != X.shape[1]:
-        raise ValueError(f"test must have {X.shape[1]} columns like X, got {test.shape[1]}")
-    Xc, mean = centre(X)
-    base = svd_baseline(Xc, k)
-    floor = -mean
-    if not base.optimum > 1e-12 * float((Xc ** 2).sum(1).mean()):
-        raise ValueError(f"k={k} reaches the rank of the centred data: the SVD optimum is 0, so "
-                         "there is no excess error to measure; choose a smaller k")
-    settings = dict(steps=steps, lr=lr, momentum=momentum, reference=base.basis,
-                    probe_every=probe_every, seed=seed,
-                    snapshot_steps=_snapshot_steps(steps, probe_every, n_snapshots))
-    linear, linear_probe = fit_autoencoder(Xc, k, **settings)
-    relu, relu_probe = fit_autoencoder(Xc, k, floor=floor, **settings)
-    with torch.no_grad():
-        linear_error = reconstruction_error(Xc, linear(Xc))
-        relu_error = reconstruction_error(Xc, relu(Xc))
-    clipped_error = reconstruction_error(Xc, clip_below(base.reconstruct(Xc), floor))
-    optimum = base.optimum
-    angles = torch.rad2deg(principal_angles(linear.decoder.detach().cpu(), base.basis.cpu()))
-    metrics = {
-        "max_angle_deg": float(angles[-1]),
-        "angles_deg": [round(float(a), 6) for a in angles],
-        "encoder_max_angle_deg": max_angle_deg(linear.encoder.detach().cpu().T, base.basis.cpu()),
-        "svd_optimum": optimum,
-        "linear_error": linear_error,
-        "excess_error": (linear_error - optimum) / optimum,
-        "relu_error": relu_error,
-        "relu_excess_error": (relu_error - optimum) / optimum,
-        "relu_max_angle_deg": max_angle_deg(relu.decoder.detach().cpu(), base.basis.cpu()),
-        "svd_clipped_excess_error": (clipped_error - optimum) / optimum,
-        "n_train": X.shape[0], "dim": X.shape[1], "k": k, "steps": steps,
-    }
-    cpu = torch.device("cpu")
-    artifacts = {
-        "basis": base.basis.to(cpu), "singular_values": base.singular_values.to(cpu),
-        "mean": mean.to(cpu), "optimum": optimum, "clipped_error": clipped_error, "k": k,
-        "test": (test - mean).to(cpu), "linear": linear.to(cpu), "relu": relu.to(cpu),
-        "linear_rows": linear_probe.rows, "relu_rows": relu_probe.rows,
-        "snapshots": linear_probe.snapshots,
-    }
-    return metrics, artifacts
-
-
-@experiment(
-    "svd-linear-autoencoder",
-    quick=dict(n_train=800, k=6, steps=200, lr=0.02, momentum=0.9, probe_every=10,
-               n_snapshots=12, seed=0),
-    full=dict(n_train=60000, k=32, steps=5000, lr=0.02, momentum=0.9, probe_every=50,
-              n_snapshots=12, seed=0),
-    metric="max_angle_deg",
-    description="Train a linear autoencoder x -> W2 W1 x (k-dim bottleneck, centred MNIST, squared "
-                "error) by full-batch gradient descent; measure the principal angles between its "
-                "decoder's column space and the top-k right-singular subspace, and its error over "
-                "the SVD optimum; then the same with a ReLU on the reconstructed pixels.",
-    post=4208,
-    reference=Reference(value="same optimum as the SVD", metric="linear autoencoder vs truncated SVD",
-                        where="post 4208, section 等价性 (equivalence)"),
-)
-def run_svd_linear_autoencoder(config: dict):
-    """The chapter's experiment on MNIST: ``n_train`` training images (a seeded random subset
-    unless all), ``k``-dim bottleneck; eight test images are reconstructed for the figures."""
-    runtime.seed_everything(config["seed"])
-    dev = runtime.device(float64=True)  # float64 throughout: not on MPS
-    images, _ = data.mnist("train")
-    n = config["n_train"]
-    if n < len(images):
-        images = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(
-            config["seed"]))[:n]]
-    X = data.as_float(images, device=dev)
-    test = data.as_float(data.mnist("test")[0][:8], device=dev)
-    return compare_with_svd(X, test, config["k"], steps=config["steps"], lr=config["lr"],
-                            momentum=config["momentum"], probe_every=config["probe_every"],
-                            n_snapshots=config["n_snapshots"], seed=config["seed"])
-
-
-# -- figures -------------------------------------------------------------------------------------
-def _curve_data(rows: list[dict]) -> tuple[list[int], torch.Tensor, torch.Tensor]:
-    steps = [r["step"] for r in rows]
-    return (steps, torch.tensor([r["angles_deg"] for r in rows]),
-            torch.tensor([r["error"] for r in rows]))
-
-
-def plot_training(artifacts: dict, fig) -> None:
-    """Three panels over training: every principal angle of the linear autoencoder (the largest
-    of the ReLU-output one dashed); both errors over the SVD optimum; the linear one's excess."""
-    steps, angles, errors = _curve_data(artifacts["linear_rows"])
-    relu_steps, relu_angles, relu_errors = _curve_data(artifacts["relu_rows"])
-    optimum = artifacts["optimum"]
-    ax1, ax2, ax3 = (fig.add_subplot(1, 3, i) for i in (1, 2, 3))
-    k = angles.shape[1]
-    for i in range(k):
-        ax1.plot(steps, angles[:, i].clamp_min(1e-6), color=(0.1, 0.3 + 0.6 * i / max(k - 1, 1), 0.8),
-                 lw=1)
-    ax1.plot(relu_steps, relu_angles[:, -1], "k--", lw=1.2, label="largest, ReLU output")
-    ax1.set(yscale="log", xlabel="step", ylabel="degrees",
-            title=f"principal angles to span$(V_{{{artifacts['k']}}})$")
-    ax1.legend(fontsize=8)
-    ax2.plot(steps, errors / optimum, label="linear autoencoder")
-    ax2.plot(relu_steps, relu_errors / optimum, "k--", label="ReLU output")
-    ax2.axhline(1, color="C3", lw=1, label="SVD optimum $E^*$")
-    ax2.axhline(artifacts["clipped_error"] / optimum, color="C2", lw=1, ls=":",
-                label="SVD, then ReLU")
-    low = float(min(relu_errors.min(), torch.tensor(artifacts["clipped_error"]))) / optimum
-    ax2.set(ylim=(low - 0.01, 1 + 2 * (1 - low) + 0.01), xlabel="step", ylabel="$E / E^*$",
-            title="error over the SVD optimum")
-    ax2.legend(fontsize=8)
-    ax3.plot(steps[1:], (errors[1:] / optimum - 1).clamp_min(1e-12))
-    ax3.set(xscale="log", yscale="log", xlabel="step", ylabel="$E / E^* - 1$",
-            title="linear: excess error")
-    for ax in (ax1, ax2, ax3):
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-
-
-def _pixels(artifacts: dict, centred: torch.Tensor) -> torch.Tensor:
-    return (centred + artifacts["mean"]).float()
-
-
-def plot_reconstructions(artifacts: dict, fig) -> None:
-    """Rows: test images; the rank-k SVD reconstruction; the linear autoencoder's; the SVD one with
-    negative pixels set to 0; the autoencoder trained with that ReLU on its output."""
-    from .. import viz
-
-    test = artifacts["test"].to(torch.float64)
-    V = artifacts["basis"]
-    floor = -artifacts["mean"].to(torch.float64)
-    svd = test @ V @ V.T
-    with torch.no_grad():
-        linear, relu = (artifacts[name](test.to(artifacts[name].decoder.dtype)).double()
-                        for name in ("linear", "relu"))
-    rows = [(test, "test images"), (svd, f"rank-{artifacts['k']} SVD"),
-            (linear, "linear autoencoder"), (clip_below(svd, floor), "SVD, then ReLU on pixels"),
-            (relu, "autoencoder trained with ReLU on pixels")]
-    for i, (images, title) in enumerate(rows):
-        viz.image_grid(_pixels(artifacts, images), ncols=len(test),
-                       ax=fig.add_subplot(len(rows), 1, i + 1), title=title)
-    fig.tight_layout()
-
-
+# -- the free invertible map of the bottleneck ---------------------------------------------------
 def align_decoder(decoder: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
     """``W2 C`` with ``C = argmin ||W2 C - V_k||_F``: the decoder with its free invertible ``k x k``
     map chosen to match the singular vectors (exactly ``V_k`` when ``col(W2) = span(V_k)``)."""
@@ -438,59 +285,3 @@ def align_decoder(decoder: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"decoder and basis must have the same shape, got {tuple(W2.shape)} and "
                          f"{tuple(V.shape)}")
     return W2 @ torch.linalg.lstsq(W2, V).solution
-
-
-def plot_decoder_columns(artifacts: dict, fig, n: int = 8) -> None:
-    """Rows: the top right-singular vectors; the trained decoder's columns as they are; the decoder
-    after the k x k map that aligns it with the singular vectors. Each image scaled to its max |.|."""
-    from .. import viz
-
-    V = artifacts["basis"]
-    W2 = artifacts["linear"].decoder.detach().double()
-    n = min(n, V.shape[1])
-    rows = [(V, "right-singular vectors $v_1, v_2, \\dots$"), (W2, "decoder columns (as trained)"),
-            (align_decoder(W2, V), "decoder columns $\\times\\, C$ (aligned)")]
-    for i, (M, title) in enumerate(rows):
-        images = M[:, :n].T
-        tiled = viz.tile_images(images / images.abs().amax(dim=1, keepdim=True), ncols=n,
-                                pad_value=0.0)
-        ax = fig.add_subplot(len(rows), 1, i + 1)
-        ax.imshow(tiled, cmap="RdBu_r", vmin=-1.0, vmax=1.0, interpolation="nearest")
-        ax.set_title(title)
-        ax.set_axis_off()
-    fig.tight_layout()
-
-
-def explore_training(artifacts: dict, n_images: int = 6):
-    """A slider over the training snapshots: the largest angle so far, and the linear
-    autoencoder's reconstructions of test images at that step beside the SVD's."""
-    from .. import viz, widgets
-
-    snapshots = artifacts["snapshots"]
-    if len(snapshots) < 2:
-        raise ValueError("the run kept fewer than 2 snapshots; nothing to explore")
-    steps, angles, _ = _curve_data(artifacts["linear_rows"])
-    test = artifacts["test"][:n_images].to(torch.float64)
-    V = artifacts["basis"]
-
-    def draw(fig, step):
-        step = int(round(step))
-        W1, W2 = snapshots[step]
-        ax = fig.add_subplot(1, 2, 1)
-        ax.plot(steps, angles[:, -1], color="C0")
-        at = steps.index(step)
-        ax.plot([step], [angles[at, -1]], "o", color="C3")
-        ax.set(yscale="log", xlabel="step", ylabel="largest angle (degrees)",
-               title=f"step {step}: largest angle {float(angles[at, -1]):.3g}°")
-        ax.grid(alpha=0.3)
-        recon = test @ W1.double().T @ W2.double().T
-        grid = torch.cat([_pixels(artifacts, test), _pixels(artifacts, recon),
-                          _pixels(artifacts, test @ V @ V.T)])
-        viz.image_grid(grid, ncols=n_images, ax=fig.add_subplot(1, 2, 2),
-                       title="test / autoencoder / SVD")
-        fig.tight_layout()
-
-    return widgets.SliderFigure(draw, [widgets.Slider("step", values=sorted(snapshots),
-                                                      value=max(snapshots),
-                                                      description="training step")],
-                                figsize=(9, 3.2))

@@ -4,17 +4,17 @@ and the Hutchinson trace estimator that makes the trace side cheap for flows.
 Follows Su Jianlin, 《恒等式 det(exp(A)) = exp(Tr(A)) 赏析》 (2019-02-18),
 https://spaces.ac.cn/archives/6377. The Hutchinson estimator and the stochastic series for
 log det(I + A) are the book's addition (they are how flow models use the identity).
+
+Serves chapters/part1-linear-algebra/det-exp-trace.ipynb (post 6377); its figures and widget are in
+:mod:`kexue.linalg.figures`, its experiment ``det-exp-trace-hutchinson`` in
+:mod:`kexue.linalg.experiments`.
 """
 from __future__ import annotations
-
-import functools
-import math
 
 import numpy as np
 import torch
 
 from ..checks import float_tensor, positive_int, real_number
-from ..experiments import experiment
 
 #: A fixed non-symmetric 3x3 example: eigenvalues 0.219 +- 1.922i and 0.062, trace 0.5.
 EXAMPLE_MATRIX = ((0.5, -2.0, 0.3), (1.8, 0.1, -0.4), (0.2, 0.6, -0.1))
@@ -278,152 +278,3 @@ def sympy_check_triangular() -> tuple:
     T = sp.Matrix([[l1, x, y], [0, l2, z], [0, 0, l3]])
     J = sp.Matrix([[l1, 1, 0], [0, l1, 1], [0, 0, l1]])
     return tuple(sp.simplify(M.exp().det() - sp.exp(M.trace())) for M in (T, J))
-
-
-# -- figures and the widget ----------------------------------------------------------------------
-def _example() -> torch.Tensor:
-    return torch.tensor(EXAMPLE_MATRIX, dtype=torch.float64)
-
-
-def draw_det_exp(fig, t: float, A: torch.Tensor | None = None, t_range=(-2.0, 2.0)) -> None:
-    """Left: det(exp(sA)) (dots) and exp(s tr A) (line) over s, marked at s = t.
-    Right: the eigenvalues e^{t lambda_i} of exp(tA) in the complex plane, on their paths;
-    their product is det(exp(tA))."""
-    A = _example() if A is None else _square(A, real=True)
-    t = real_number(t, "t")
-    lo, hi = (real_number(v, "t_range") for v in t_range)
-    if not lo < hi:
-        raise ValueError(f"t_range must be increasing, got {t_range}")
-    s = torch.linspace(lo, hi, 81, dtype=A.dtype)
-    tr = torch.trace(A)
-    dets = torch.linalg.det(torch.linalg.matrix_exp(s[:, None, None] * A))
-    ft, gt = det_exp(A, t).item(), exp_trace(A, t).item()
-
-    left = fig.add_subplot(1, 2, 1)
-    left.plot(s, torch.exp(s * tr), color="C0", lw=2, label=r"$\exp(t\,\mathrm{tr}\,A)$")
-    left.plot(s[::4], dets[::4], "o", color="C1", ms=4, label=r"$\det\exp(tA)$")
-    left.axvline(t, color="0.6", lw=0.8)
-    left.plot([t], [gt], "o", ms=10, mfc="none", mec="C0", mew=2)
-    left.plot([t], [ft], "o", ms=5, color="C1")
-    left.set_xlabel("t")
-    left.set_title(f"t = {t:.2f}: det = {ft:.4f}, exp(t tr A) = {gt:.4f}", fontsize=9)
-    left.legend(fontsize=8, loc="upper left")
-
-    right = fig.add_subplot(1, 2, 2)
-    lam = torch.linalg.eigvals(A)
-    paths = torch.exp(s[:, None].to(lam.dtype) * lam[None, :])
-    now = torch.exp(t * lam)
-    angle = np.linspace(0, 2 * np.pi, 200)
-    right.plot(np.cos(angle), np.sin(angle), ls="--", color="0.7", lw=0.8)
-    for i in range(lam.shape[0]):
-        right.plot(paths[:, i].real, paths[:, i].imag, color=f"C{i + 2}", lw=0.8, alpha=0.5)
-        right.plot([now[i].real], [now[i].imag], "o", color=f"C{i + 2}", ms=7)
-    right.axhline(0, color="0.85", lw=0.6)
-    right.axvline(0, color="0.85", lw=0.6)
-    right.set_aspect("equal", adjustable="datalim")
-    right.set_xlabel("Re")
-    right.set_ylabel("Im")
-    right.set_title(rf"eigenvalues of $\exp(tA)$; product = {torch.prod(now).real.item():.4f}",
-                    fontsize=9)
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.15, top=0.9, wspace=0.25)  # fixed: fast
-
-
-def det_exp_widget(A: torch.Tensor | None = None, num: int = 21):
-    """A t slider over [-2, 2] driving :func:`draw_det_exp` (``kx.widgets.SliderFigure``)."""
-    from ..widgets import Slider, SliderFigure
-
-    A = _example() if A is None else _square(A, real=True)
-    num = positive_int(num, "num")
-    return SliderFigure(functools.partial(draw_det_exp, A=A),
-                        [Slider("t", start=-2.0, stop=2.0, num=num, value=1.0, description="t")],
-                        figsize=(8, 3.4), title="det(exp(tA)) against exp(t tr A)")
-
-
-def plot_hutchinson(fig, artifacts: dict) -> None:
-    """Left: variance of the m-probe trace estimate against m, measured and exact (var_1 / m).
-    Right: the running mean of the stochastic log det(I + A) estimates, +- 2 standard errors."""
-    required = {"probes", "variance", "variance_exact", "logdet_running", "logdet_stderr",
-                "logdet_exact"}
-    missing = required - set(artifacts)
-    if missing:
-        raise KeyError(f"artifacts lack {sorted(missing)}")
-    m = np.asarray(artifacts["probes"], dtype=float)
-    left = fig.add_subplot(1, 2, 1)
-    left.loglog(m, artifacts["variance"], "o", color="C1", label="measured")
-    left.loglog(m, artifacts["variance_exact"] / m, color="C0", label=r"exact $v_1/m$")
-    left.set_xlabel("probes m")
-    left.set_ylabel("variance of the trace estimate")
-    left.legend(fontsize=8)
-
-    right = fig.add_subplot(1, 2, 2)
-    run, se = np.asarray(artifacts["logdet_running"]), np.asarray(artifacts["logdet_stderr"])
-    k = np.arange(1, len(run) + 1)[1:]  # from m = 2: one draw has no standard error
-    run, se = run[1:], se[1:]
-    right.fill_between(k, run - 2 * se, run + 2 * se, color="C1", alpha=0.25, lw=0)
-    right.plot(k, run, color="C1", label=r"running mean $\pm 2$ s.e.")
-    right.axhline(artifacts["logdet_exact"], color="C0", label=r"$\log\det(I+A)$ (slogdet)")
-    right.set_xscale("log")
-    right.set_xlabel("probes m")
-    right.set_ylabel(r"estimate of $\log\det(I+A)$")
-    right.legend(fontsize=8)
-    fig.tight_layout()
-
-
-# -- the experiment ------------------------------------------------------------------------------
-@experiment(
-    "det-exp-trace-hutchinson",
-    quick=dict(dim=64, trials=200, probes=[1, 2, 4, 8, 16, 32, 64, 128, 256], norm=0.5, terms=40,
-               logdet_probes=4096, seed=0),
-    full=dict(dim=2048, trials=1000, probes=[1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
-              norm=0.5, terms=60, logdet_probes=65536, seed=0),
-    metric="variance_slope",
-    description="Hutchinson's trace estimator on a random non-symmetric matrix: its bias, its "
-                "variance against the number of probes (slope -1 on log-log axes), and the "
-                "stochastic power series for log det(I + A).",
-    post=6377,
-)
-def run_hutchinson(config: dict):
-    """Measure the Hutchinson estimator on A = norm * G / ||G||_2 (G Gaussian, dim x dim)."""
-    from .. import runtime
-
-    dev = runtime.device(float64=True)  # float64 throughout: not on MPS
-    runtime.seed_everything(config["seed"])
-    gen = torch.Generator(device=dev).manual_seed(config["seed"])
-    n, trials, probes = config["dim"], config["trials"], list(config["probes"])
-    G = torch.randn(n, n, generator=gen, dtype=torch.float64, device=dev)
-    A = config["norm"] * G / torch.linalg.matrix_norm(G, ord=2)
-
-    # trace: trials x max(probes) single-probe estimates; an m-probe estimate averages m of them
-    samples = torch.stack([hutchinson_samples(A, max(probes), generator=gen) for _ in range(trials)])
-    variance = np.array([samples[:, :m].mean(1).var().item() for m in probes])
-    v1 = hutchinson_variance(A).item()
-    slope = float(np.polyfit(np.log(probes), np.log(variance), 1)[0])
-    bias_z = (samples.mean().item() - torch.trace(A).item()) / math.sqrt(v1 / samples.numel())
-
-    # log det(I + A) by the stochastic series, against the exact series and slogdet
-    chunk = 8192
-    draws = torch.cat([logdet_series_samples(A, config["terms"], min(chunk, config["logdet_probes"] - i),
-                                             generator=gen)
-                       for i in range(0, config["logdet_probes"], chunk)]).cpu().double()
-    exact = torch.linalg.slogdet(torch.eye(n, dtype=A.dtype, device=dev) + A).logabsdet.item()
-    series = logdet_series(A, config["terms"]).item()
-    k = torch.arange(1, len(draws) + 1, dtype=torch.float64)
-    running = torch.cumsum(draws, 0) / k
-    second = torch.cumsum(draws**2, 0) / k
-    stderr = torch.sqrt(torch.clamp(second - running**2, min=0) / k)
-    estimate, se = running[-1].item(), stderr[-1].item()
-    metrics = {
-        "variance_slope": slope,
-        "variance_ratio_1_probe": samples.var().item() / v1,
-        "trace_bias_z": bias_z,
-        "logdet_exact": exact,
-        "logdet_series_truncation_error": abs(series - exact),
-        "logdet_estimate": estimate,
-        "logdet_stderr": se,
-        "logdet_z": (estimate - series) / se,
-        "logdet_abs_error": abs(estimate - exact),
-    }
-    artifacts = {"probes": probes, "variance": variance, "variance_exact": v1,
-                 "logdet_running": running.numpy(), "logdet_stderr": stderr.numpy(),
-                 "logdet_exact": exact}
-    return metrics, artifacts

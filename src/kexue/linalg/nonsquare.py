@@ -12,6 +12,10 @@ Cauchy-Binet) the root of the sum of the squared ``k x k`` minors of ``B``. For 
 ``g: R^k -> R^n`` with Jacobian ``J``, ``vol_k(J)`` is the local stretch of k-volume: it gives lengths
 of curves, areas of surfaces, and the density ``p(x) = p(z) / vol_k(J(z))`` of a distribution pushed
 onto the image of ``g``.
+
+Serves chapters/part1-linear-algebra/nonsquare-determinants.ipynb (post 6096); its figures are in
+:mod:`kexue.linalg.figures`, its experiment ``injective-flow-density`` in
+:mod:`kexue.linalg.experiments`.
 """
 from __future__ import annotations
 
@@ -23,7 +27,6 @@ import numpy as np
 import torch
 
 from ..checks import float_tensor, positive_int
-from ..experiments import experiment
 
 __all__ = [
     "volume", "log_volume", "volume_svd", "gram_schmidt", "volume_qr", "minors", "cauchy_binet",
@@ -31,8 +34,6 @@ __all__ = [
     "ellipse", "ellipse_perimeter", "sphere", "sphere_patch_area",
     "inverse_stereographic", "stereographic", "inverse_stereographic_area_element",
     "stereographic_band_probabilities", "stereographic_mass_without_jacobian",
-    "run_injective_flow_density", "parallelogram_vectors", "plot_parallelogram",
-    "draw_parallelogram", "plot_injective_flow",
 ]
 
 
@@ -298,177 +299,3 @@ def stereographic_mass_without_jacobian(sigma: float = 1.0) -> float:
 
     c = 1 / (2 * _positive(sigma, "sigma") ** 2)
     return float(4 * c * math.exp(c) * expn(2, c))
-
-
-def _normal_log_prob(sigma: float) -> Callable[[torch.Tensor], torch.Tensor]:
-    def log_prob(z: torch.Tensor) -> torch.Tensor:
-        k = z.shape[-1]
-        return -0.5 * z.square().sum(-1) / sigma ** 2 - k * math.log(sigma * math.sqrt(2 * math.pi))
-
-    return log_prob
-
-
-@experiment(
-    "injective-flow-density",
-    quick=dict(n_samples=500_000, chunk=250_000, sigma=0.5, n_bands=10, seed=0),
-    full=dict(n_samples=100_000_000, chunk=4_000_000, sigma=0.5, n_bands=10, seed=0),
-    metric="mass",
-    description="Push N(0, sigma^2 I_2) onto the unit sphere with the injective inverse stereographic "
-                "map R^2 -> R^3; check that p(z) / sqrt(det(J^T J)) integrates to 1 over the sphere "
-                "(Monte Carlo over uniform points of the sphere) and predicts the band probabilities "
-                "of the pushed samples.",
-    post=6096,
-)
-def run_injective_flow_density(config: dict):
-    """Monte Carlo check of the change of variables for an injective map (the chapter's experiment).
-
-    * Mass: for x uniform on the unit sphere (area 4 pi), 4 pi E[p_X(x)] should be 1, where
-      p_X(x) = p_Z(z) / sqrt(det(J^T J)) at z = stereographic(x); without the area factor it is not.
-    * Bands: the probability of each band h_i < x_3 <= h_{i+1} three ways: exactly, as the fraction
-      of pushed samples g(z), z ~ p_Z, and as 4 pi E[p_X(x) 1_band(x)] over uniform x.
-    """
-    from .. import runtime
-
-    n, chunk, sigma = int(config["n_samples"]), int(config["chunk"]), float(config["sigma"])
-    n_bands = int(config["n_bands"])
-    if n < 2 or chunk < 1 or n_bands < 1:
-        raise ValueError(f"need n_samples >= 2, chunk >= 1 and n_bands >= 1, got {config}")
-    dev = runtime.device(float64=True)  # float64 throughout: not on MPS
-    gen = torch.Generator(device=dev).manual_seed(int(config["seed"]))
-    log_pz = _normal_log_prob(sigma)
-    edges = torch.linspace(-1, 1, n_bands + 1, dtype=torch.float64, device=dev)
-    sums = dict(p=0.0, p2=0.0, naive=0.0)
-    band_density = torch.zeros(n_bands, dtype=torch.float64, device=dev)
-    band_pushed = torch.zeros(n_bands, dtype=torch.float64, device=dev)
-    keep = min(n, 4000)
-    shown = {}
-    done = 0
-    while done < n:
-        m = min(chunk, n - done)
-        # uniform points of the sphere (normalised Gaussians), away from the pole where z blows up
-        x = torch.randn(m, 3, generator=gen, dtype=torch.float64, device=dev)
-        x = x / torch.linalg.vector_norm(x, dim=-1, keepdim=True)
-        x = x[x[:, 2] < 1 - 1e-12]
-        z = stereographic(x)
-        p = log_density_on_image(log_pz, inverse_stereographic, z).exp()
-        sums["p"] += float(p.sum())
-        sums["p2"] += float(p.square().sum())
-        sums["naive"] += float(log_pz(z).exp().sum())
-        band = torch.bucketize(x[:, 2].contiguous(), edges[1:-1])
-        band_density += torch.bincount(band, weights=p, minlength=n_bands)
-        # samples pushed through g
-        zs = sigma * torch.randn(m, 2, generator=gen, dtype=torch.float64, device=dev)
-        xs = inverse_stereographic(zs)
-        band_pushed += torch.bincount(torch.bucketize(xs[:, 2].contiguous(), edges[1:-1]), minlength=n_bands)
-        if not shown:
-            shown = dict(points=xs[:keep].cpu().numpy(),
-                         log_density=log_density_on_image(log_pz, inverse_stereographic,
-                                                          zs[:keep]).cpu().numpy())
-        done += m
-    area = 4 * math.pi
-    mean_p = sums["p"] / n
-    std_p = math.sqrt(max(sums["p2"] / n - mean_p ** 2, 0.0))
-    exact = stereographic_band_probabilities(edges.cpu().numpy(), sigma)
-    pushed = (band_pushed / n).cpu().numpy()
-    density = (area * band_density / n).cpu().numpy()
-    metrics = dict(
-        mass=area * mean_p,
-        mass_stderr=area * std_p / math.sqrt(n),
-        mass_without_jacobian=area * sums["naive"] / n,
-        mass_without_jacobian_exact=stereographic_mass_without_jacobian(sigma),
-        band_max_abs_err_pushed=float(np.abs(pushed - exact).max()),
-        band_max_abs_err_density=float(np.abs(density - exact).max()),
-        n_samples=n,
-    )
-    artifacts = dict(edges=edges.cpu().numpy(), exact=exact, pushed=pushed, density=density, **shown)
-    return metrics, artifacts
-
-
-# -- figures -------------------------------------------------------------------------------------------
-def parallelogram_vectors(angle_deg: float, len_x: float = 2.5, len_y: float = 2.0):
-    """Two vectors of R^3 with lengths len_x, len_y at angle ``angle_deg`` in a tilted plane
-(x lies on the floor x_3 = 0, y rises above it for angles in (0, 180))."""
-    angle = math.radians(float(angle_deg))
-    u = np.array([1.0, 0.25, 0.0]) / math.sqrt(1.0625)
-    w = np.array([0.0, 0.6, 1.0]) - np.array([0.0, 0.6, 1.0]) @ u * u
-    w /= np.linalg.norm(w)
-    return len_x * u, len_y * (math.cos(angle) * u + math.sin(angle) * w)
-
-
-def plot_parallelogram(ax, x, y) -> float:
-    """Draw x, y and the parallelogram they span on a 3-D axes, with its shadow on the floor
-    z = 0 (one of the Cauchy-Binet minors); return its area sqrt(det(B^T B)), B = (x, y)."""
-    from mpl_toolkits.mplot3d.art3d import Poly3DCollection
-
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if x.shape != (3,) or y.shape != (3,):
-        raise ValueError(f"x and y must be vectors of R^3, got shapes {x.shape} and {y.shape}")
-    corners = np.stack([np.zeros(3), x, x + y, y])
-    shadow = corners * np.array([1.0, 1.0, 0.0])
-    ax.add_collection3d(Poly3DCollection([corners], facecolor="tab:blue", alpha=0.35,
-                                         edgecolor="tab:blue"))
-    ax.add_collection3d(Poly3DCollection([shadow], facecolor="0.5", alpha=0.3, edgecolor="0.4",
-                                         linestyle="--"))
-    for v, color, name in ((x, "tab:red", "x"), (y, "tab:green", "y")):
-        ax.quiver(0, 0, 0, *v, color=color, arrow_length_ratio=0.08, linewidth=2)
-        ax.text(*(1.08 * v), name, color=color)
-    normal = np.cross(x, y)
-    tip = 0.5 * (x + y) + normal / max(np.linalg.norm(normal), 1.0)
-    ax.quiver(*(0.5 * (x + y)), *(tip - 0.5 * (x + y)), color="k", arrow_length_ratio=0.15,
-              linewidth=1)
-    ax.text(*tip, r"$x\times y$", fontsize=8)
-    lo, hi = min(corners.min(), -0.5), max(corners.max(), 2.0) + 0.3
-    ax.set(xlim=(lo, hi), ylim=(lo, hi), zlim=(0, hi), xlabel="$e_1$", ylabel="$e_2$",
-           zlabel="$e_3$")
-    ax.set_box_aspect((1, 1, 1))
-    ax.view_init(elev=20, azim=-55)
-    return float(volume(torch.from_numpy(np.stack([x, y], axis=1))))
-
-
-def draw_parallelogram(fig, angle: float = 60.0) -> None:
-    """Widget frame: the parallelogram of x, y at ``angle`` degrees, and its area against the angle."""
-    x, y = parallelogram_vectors(angle)
-    grid_spec = fig.add_gridspec(1, 2, width_ratios=(1.2, 1), left=0.02, right=0.97, bottom=0.16,
-                                 top=0.88, wspace=0.25)
-    ax = fig.add_subplot(grid_spec[0], projection="3d")
-    area = plot_parallelogram(ax, x, y)
-    ax.set(xlim=(-2, 3), ylim=(-1.5, 3), zlim=(0, 2.5))  # fixed, so frames line up
-    ax.set_title(rf"$\sqrt{{\det B^\top B}}$ = {area:.3f},  $|x\times y|$ = "
-                 f"{np.linalg.norm(np.cross(x, y)):.3f}", fontsize=9)
-    ax2 = fig.add_subplot(grid_spec[1])
-    grid = np.linspace(0, 180, 181)
-    lx, ly = np.linalg.norm(x), np.linalg.norm(y)
-    ax2.plot(grid, lx * ly * np.sin(np.radians(grid)), color="tab:blue",
-             label=r"$|x||y|\sin\theta$")
-    ax2.plot([angle], [area], "o", color="tab:red", label=r"$\sqrt{\det B^\top B}$")
-    ax2.set(xlabel=r"angle $\theta$ between x and y (degrees)", ylabel="area", xlim=(0, 180),
-            ylim=(0, 1.1 * lx * ly))
-    ax2.legend(loc="lower center", fontsize=8)
-
-
-def plot_injective_flow(fig, artifacts: dict) -> None:
-    """Left: samples pushed onto the sphere, coloured by the predicted density p_X. Right: band
-    probabilities exactly, from the pushed samples, and from integrating p_X over the sphere."""
-    for key in ("points", "log_density", "edges", "exact", "pushed", "density"):
-        if key not in artifacts:
-            raise KeyError(f"artifacts lack {key!r}; pass the artifacts of injective-flow-density")
-    grid_spec = fig.add_gridspec(1, 2, width_ratios=(1.1, 1), left=0.0, right=0.97, bottom=0.14,
-                                 top=0.9, wspace=0.3)
-    ax = fig.add_subplot(grid_spec[0], projection="3d")
-    pts = artifacts["points"]
-    sc = ax.scatter(pts[:, 0], pts[:, 1], pts[:, 2], c=artifacts["log_density"], s=2,
-                    cmap="viridis")
-    fig.colorbar(sc, ax=ax, shrink=0.6, pad=0.12, label=r"$\log p_X(x)$")
-    ax.set(xlabel="$x_1$", ylabel="$x_2$", zlabel="$x_3$", xlim=(-1, 1), ylim=(-1, 1),
-           zlim=(-1, 1))
-    ax.set_title("samples $g(z)$ on the sphere", fontsize=10)
-    ax.set_box_aspect((1, 1, 1))
-    ax2 = fig.add_subplot(grid_spec[1])
-    edges = artifacts["edges"]
-    mids, width = (edges[:-1] + edges[1:]) / 2, np.diff(edges)
-    ax2.bar(mids, artifacts["exact"], width=0.9 * width, color="0.8", label="exact")
-    ax2.plot(mids, artifacts["pushed"], "o", color="tab:red", label="fraction of pushed samples")
-    ax2.plot(mids, artifacts["density"], "x", color="tab:blue", ms=8,
-             label=r"$\int_{band} p(z)/\sqrt{\det J^\top J}\, dA$")
-    ax2.set(xlabel="band of height $x_3$", ylabel="probability")
-    ax2.legend(fontsize=8)

@@ -8,6 +8,10 @@ For vectors ``x, y`` in R^k put ``s = <x, y> = yᵀx``. Since ``(x yᵀ)^n = s^(
 Everything here is batched over leading dimensions, differentiable, and never forms ``0/0``:
 ``exprel`` is a Taylor polynomial for ``|s| < 1/2`` and ``expm1(s) / s`` elsewhere.
 https://spaces.ac.cn/archives/6407
+
+Serves chapters/part1-linear-algebra/explicit-invertible-matrix.ipynb (post 6407); its figures,
+widget and comparison table are in :mod:`kexue.linalg.figures`, its experiment
+``rank-one-exp-flow`` in :mod:`kexue.linalg.experiments`.
 """
 from __future__ import annotations
 
@@ -17,7 +21,6 @@ import numpy as np
 import torch
 
 from ..checks import float_tensor, positive, positive_int, real_number
-from ..experiments import experiment
 
 _FLOATS = (torch.float32, torch.float64)
 
@@ -174,8 +177,9 @@ def exact_rank_one_exp(x: torch.Tensor, y: torch.Tensor, *, inverse: bool = Fals
                        digits: int = 50) -> tuple[torch.Tensor, float]:
     """``exp(±x yᵀ)`` of the given 1-D float vectors to full float64 accuracy, and the exact ``s``:
     ``s = <x, y>`` summed exactly in rationals, ``exprel(±s)`` in mpmath with ``digits`` digits."""
-    import mpmath
     from fractions import Fraction
+
+    import mpmath
 
     _check_vectors(x, y)
     if x.ndim != 1 or y.ndim != 1:
@@ -218,7 +222,9 @@ def adversarial_cases(k: int = 6, seed: int = 0) -> dict[str, tuple[torch.Tensor
 def compare_with_generic(x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
     """Relative (Frobenius) errors against :func:`exact_rank_one_exp` of the closed forms and of
     ``torch.linalg.matrix_exp``, ``scipy.linalg.expm``, ``torch.linalg.inv``; and the log-det
-    errors of ``<x, y>`` and of ``torch.linalg.slogdet`` (inf where it reports a negative sign)."""
+    errors of ``<x, y>`` and of ``torch.linalg.slogdet`` (inf where it reports a negative sign).
+    Where LAPACK finds the matrix singular in floating point, ``torch.linalg.inv`` raises; its
+    error is then nan."""
     import scipy.linalg
 
     exact, s = exact_rank_one_exp(x, y)
@@ -230,31 +236,23 @@ def compare_with_generic(x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         return float(torch.linalg.norm(m - ref) / torch.linalg.norm(ref))
 
     sign, logabs = torch.linalg.slogdet(a)
+    try:
+        torch_inv = rel(torch.linalg.inv(a), exact_inv)
+    except torch.linalg.LinAlgError:
+        torch_inv = math.nan
     return {
         "s": s,
         "closed form": rel(a, exact),
         "torch matrix_exp": rel(torch.linalg.matrix_exp(outer), exact),
         "scipy expm": rel(torch.from_numpy(scipy.linalg.expm(outer.numpy())), exact),
         "closed-form inverse": rel(rank_one_exp_inverse(x, y), exact_inv),
-        "torch inv": rel(torch.linalg.inv(a), exact_inv),
+        "torch inv": torch_inv,
         "logdet <x,y>": abs(float(inner(x, y)) - s),
         "torch slogdet": abs(float(logabs) - s) if sign > 0 else math.inf,
     }
 
 
-def comparison_rows(cases: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
-                    ) -> tuple[list[str], list[list]]:
-    """``(header, rows)`` of :func:`compare_with_generic` over ``cases`` (default
-    :func:`adversarial_cases`), for :func:`kexue.notebook.table`."""
-    cases = cases or adversarial_cases()
-    results = {name: compare_with_generic(x, y) for name, (x, y) in cases.items()}
-    cols = list(next(iter(results.values())))
-    rows = [[name] + ["wrong sign" if math.isinf(row[c]) else row[c] for c in cols]
-            for name, row in results.items()]
-    return ["case"] + cols, rows
-
-
-# -- figures ---------------------------------------------------------------------------------------
+# -- the factor's accuracy against mpmath (for the figure) -----------------------------------------
 def factor_errors(s: np.ndarray) -> dict[str, np.ndarray]:
     """Relative errors of the naive and stable ``(e^s - 1)/s`` and of their autograd derivatives,
     in float32 and float64, against mpmath; keys like ``"stable float32 value"``."""
@@ -275,117 +273,6 @@ def factor_errors(s: np.ndarray) -> dict[str, np.ndarray]:
                 key = f"{name} {str(dtype).split('.')[-1]} {what}"
                 out[key] = np.where(np.isfinite(err), err, np.inf)
     return out
-
-
-def plot_factor_errors(fig, s_min: float = 1e-15, s_max: float = 30.0, num: int = 91) -> None:
-    """Two panels: relative error of ``(e^s - 1)/s`` and of its derivative against ``|s|`` (the worse
-    of ``±s``), naive formula against :func:`exprel`, float32 and float64."""
-    mag = np.logspace(np.log10(s_min), np.log10(s_max), num)
-    # float32 inputs: use values exactly representable in float32, so errors are the formula's own
-    mag = mag.astype(np.float32).astype(np.float64)
-    pos, neg = factor_errors(mag), factor_errors(-mag)
-    floor = 1e-18
-    styles = {"naive": dict(ls="--"), "stable": dict(ls="-")}
-    colours = {"float32": "C3", "float64": "C0"}
-    for i, what in enumerate(("value", "derivative")):
-        ax = fig.add_subplot(1, 2, i + 1)
-        for name in ("naive", "stable"):
-            for dt in ("float32", "float64"):
-                key = f"{name} {dt} {what}"
-                err = np.maximum(np.maximum(pos[key], neg[key]), floor)
-                ax.loglog(mag, np.minimum(err, 1e6), color=colours[dt], label=f"{name}, {dt}",
-                          **styles[name])
-        for dt, eps in (("float32", np.finfo(np.float32).eps), ("float64", np.finfo(np.float64).eps)):
-            ax.axhline(eps, color=colours[dt], lw=0.6, alpha=0.5)
-        ax.set_ylim(floor / 2, 2e6)
-        ax.set_xlabel(r"$|s| = |\langle x, y\rangle|$")
-        ax.set_ylabel("relative error")
-        ax.set_title(r"$(e^s - 1)/s$" if what == "value" else "its derivative (autograd)")
-        ax.grid(alpha=0.3, which="major")
-        if i == 0:
-            ax.legend(fontsize=8)
-    fig.tight_layout()
-
-
-def draw_rank_one_map(fig, s: float = 0.5, t: float = 1.5) -> None:
-    """Widget frame: ``A = exp(x yᵀ)`` in R^2, ``|x| = 1``, ``y = s x + t x⊥`` (so ``<x, y> = s``).
-    Left: the unit square and circle and their images under ``A`` (area ``e^s``); right: the factor
-    ``(e^s - 1)/s`` and ``det A = e^s`` against ``s``."""
-    alpha = math.radians(25.0)
-    x = torch.tensor([math.cos(alpha), math.sin(alpha)], dtype=torch.float64)
-    x_perp = torch.tensor([-math.sin(alpha), math.cos(alpha)], dtype=torch.float64)
-    y = s * x + t * x_perp
-    a = rank_one_exp(x, y).numpy()
-    square = np.array([[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]], dtype=float)
-    theta = np.linspace(0, 2 * np.pi, 121)
-    circle = np.stack([np.cos(theta), np.sin(theta)], 1)
-
-    ax = fig.add_subplot(1, 2, 1)
-    ax.fill(*square.T, color="0.85", label="unit square")
-    ax.plot(*circle.T, color="0.6", lw=0.8)
-    ax.fill(*(square @ a.T).T, color="C0", alpha=0.35, label=rf"image, area $e^s$ = {math.exp(s):.3g}")
-    ax.plot(*(circle @ a.T).T, color="C0", lw=1.2)
-    ax.annotate("", xy=x.numpy(), xytext=(0, 0), arrowprops=dict(arrowstyle="->", color="C3"))
-    ax.text(*(1.08 * x.numpy()), r"$x$", color="C3")
-    ax.set_aspect("equal")
-    ax.set_xlim(-3.5, 3.5)
-    ax.set_ylim(-3.5, 3.5)
-    ax.legend(loc="lower right", fontsize=7)
-    ax.set_title(rf"$\exp(xy^\top)$: $\langle x,y\rangle$ = {s:.2g}, $|y - sx|$ = {t:g}", fontsize=9)
-
-    ax = fig.add_subplot(1, 2, 2)
-    grid = torch.linspace(-2, 2, 201, dtype=torch.float64)
-    ax.plot(grid, exprel(grid), color="C0", label=r"$(e^s - 1)/s$")
-    ax.plot(grid, torch.exp(grid), color="C2", label=r"$\det = e^s$")
-    ax.plot(grid, exprel(-grid), color="C1", ls="--", label=r"$(1 - e^{-s})/s$ (inverse)")
-    value = float(exprel(torch.tensor(s, dtype=torch.float64)))
-    ax.plot([s], [value], "o", color="C0")
-    ax.plot([s], [math.exp(s)], "o", color="C2")
-    ax.set_ylim(0, 7.5)
-    ax.set_xlabel(r"$s = \langle x, y\rangle$")
-    ax.legend(fontsize=7, loc="upper left")
-    ax.grid(alpha=0.3)
-    fig.subplots_adjust(left=0.05, right=0.98, bottom=0.14, top=0.9, wspace=0.2)
-
-
-def rank_one_map_widget():
-    """The chapter's explorer: sliders for ``s = <x, y>`` and the orthogonal part ``t`` of ``y``."""
-    from ..widgets import Slider, SliderFigure
-
-    return SliderFigure(draw_rank_one_map,
-                        [Slider("s", start=-2, stop=2, num=13, value=2 / 3, description="s = <x, y>"),
-                         Slider("t", values=[0.0, 1.5], value=1.5, description="|y - s x|")],
-                        figsize=(8, 3.6), title="exp(x yᵀ) acting on the plane")
-
-
-def plot_flow(fig, record) -> None:
-    """Two panels from a ``rank-one-exp-flow`` record: the trained and the optimal NLL gap against
-    the number of factors m (gaps below 1e-16 drawn at 1e-16), and the training curves (float32
-    losses, so drawn down to 1e-7 only)."""
-    metrics, histories = record.metrics, record.artifacts["histories"]
-    floor = 1e-16
-    ax = fig.add_subplot(1, 2, 1)
-    ax.semilogy(metrics["factors"], np.maximum(metrics["gap_nats_per_dim"], floor), "o", ms=7,
-                label="trained (Adam)")
-    ax.semilogy(metrics["factors"], np.maximum(metrics["optimal_gap_nats_per_dim"], floor), "k_",
-                ms=14, mew=2, label="optimum, optimal_gap")
-    ax.axvline(record.config["dim"] / 2, color="0.5", ls=":", label=r"$m = k/2$")
-    ax.set_xticks(metrics["factors"])
-    ax.set_xlim(min(metrics["factors"]) - 0.5, max(metrics["factors"]) + 0.5)
-    ax.set_xlabel("number of rank-one factors m")
-    ax.set_ylabel("NLL gap (nats / dim)")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    ax = fig.add_subplot(1, 2, 2)
-    resolution = 1e-7  # the training loss is a float32 number of size ~1
-    for m, h in histories.items():
-        ax.semilogy(np.arange(1, len(h) + 1), np.maximum(h, resolution), label=f"m = {m}")
-    ax.axhline(resolution, color="0.5", ls=":", lw=0.8)
-    ax.set_xlabel("Adam step")
-    ax.set_ylabel("training NLL gap (nats / dim)")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
 
 
 # -- an invertible layer with a free log-determinant ----------------------------------------------
@@ -441,7 +328,7 @@ class RankOneExpLinear(torch.nn.Module):
         return w
 
 
-# -- experiment: how many factors does a linear flow need? -----------------------------------------
+# -- how many factors does a linear flow need? -----------------------------------------------------
 def _check_data(data) -> None:
     float_tensor(data, "data", dtypes=_FLOATS)
     if data.ndim != 2 or data.shape[0] <= data.shape[1]:
@@ -547,54 +434,3 @@ def flow_nll(layer: RankOneExpLinear, data: torch.Tensor) -> torch.Tensor:
     z, logdet = layer(data)
     k = data.shape[-1]
     return (0.5 * (z ** 2).sum(-1).mean() + 0.5 * k * math.log(2 * math.pi) - logdet) / k
-
-
-@experiment(
-    "rank-one-exp-flow",
-    quick=dict(dim=6, samples=1000, cond=20.0, factors=[1, 2, 3], steps=500, lr=0.08, seed=0),
-    full=dict(dim=32, samples=50000, cond=100.0, factors=[1, 2, 4, 8, 12, 16, 24, 32], steps=5000,
-              lr=0.02, seed=0),
-    metric="max_excess_over_optimum",
-    description="Fit a correlated Gaussian in R^k by maximum likelihood with the invertible linear "
-                "flow exp(u_m v_mᵀ)...exp(u_1 v_1ᵀ) x + b, for several numbers m of rank-one "
-                "factors; compare the trained NLL gap (nats per dimension) with the least gap m "
-                "factors can reach, optimal_gap (zero from m = k/2 on).",
-    post=6407,
-)
-def run_flow_experiment(config: dict):
-    """Train one :class:`RankOneExpLinear` per number of factors: full-batch Adam, cosine-decayed
-    learning rate, float32 on the current device; evaluate in float64 on the CPU."""
-    from .. import train
-    from ..runtime import device
-
-    gen = torch.Generator().manual_seed(config["seed"])
-    data = gaussian_data(config["samples"], config["dim"], cond=config["cond"], generator=gen)
-    floor = gaussian_nll_floor(data)
-    dev = device()
-    data_dev = data.to(dev, torch.float32)
-    gaps, histories, inverse_errors = [], {}, []
-    for m in config["factors"]:
-        layer = RankOneExpLinear(config["dim"], m, generator=gen).to(dev)
-        with torch.no_grad():
-            layer.bias.copy_(-data_dev.mean(0))
-        opt = torch.optim.Adam(layer.parameters(), lr=config["lr"])
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config["steps"])
-        history = train.fit(layer, opt, flow_nll, data_dev, batch_size=len(data_dev),
-                            steps=config["steps"], log_every=1,
-                            callbacks=[train.StepScheduler(sched)], description=f"flow, m={m}")
-        layer = layer.cpu().double()
-        with torch.no_grad():
-            x = data[:256]
-            inverse_errors.append(float((layer.inverse(layer(x)[0]) - x).abs().max()))
-            gaps.append(float(flow_nll(layer, data)) - floor)
-        histories[m] = np.asarray(history["loss"]) - floor
-    optimal = [optimal_gap(data, m) for m in config["factors"]]
-    metrics = {
-        "factors": list(config["factors"]),
-        "gap_nats_per_dim": gaps,
-        "optimal_gap_nats_per_dim": optimal,
-        "max_excess_over_optimum": max(g - o for g, o in zip(gaps, optimal)),
-        "floor_nats_per_dim": floor,
-        "max_inverse_error": max(inverse_errors),
-    }
-    return metrics, {"histories": histories}

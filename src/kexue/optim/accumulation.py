@@ -17,19 +17,18 @@ does not change (``zero_grad``, ``backward``, ``step`` on every micro-batch).
 update ran on *every* micro-batch, with the gradient accumulated so far. It is kept to show the
 difference. Batch normalisation breaks the equivalence either way: each micro-batch is normalised
 with its own statistics, so its loss is not the big batch's loss restricted to its samples.
+The post's MNIST check (the experiment ``accumulation-mnist``) is in :mod:`kexue.optim.experiments`.
+
+Serves chapters/part2-optimisation/writing-an-optimiser.ipynb (posts 5879, 6794).
 """
 from __future__ import annotations
-
-import time
 
 import torch
 from torch import nn
 
-from .. import runtime, train
 from ..checks import positive, positive_int
-from ..classifier import classification_loss, evaluate, mlp, mnist_subset
+from ..classifier import classification_loss, mlp
 from .from_scratch import closure_loss
-from ..experiments import Reference, experiment
 
 
 class _Accumulator:
@@ -185,7 +184,7 @@ def soft_batch_differences(x: torch.Tensor, y: torch.Tensor, *, k: int, passes: 
     return rows
 
 
-# -- the post's MNIST check (post 6794, section 实验) ----------------------------------------------
+# -- how far apart two trained models are ---------------------------------------------------------
 @torch.no_grad()
 def max_difference(a: nn.Module, b: nn.Module) -> float:
     """The largest absolute difference between corresponding parameters of two models."""
@@ -193,91 +192,3 @@ def max_difference(a: nn.Module, b: nn.Module) -> float:
     if len(pa) != len(pb) or any(p.shape != q.shape for p, q in zip(pa, pb)):
         raise ValueError("the two models must have parameters of the same shapes")
     return max(float((p - q).abs().max()) for p, q in zip(pa, pb))
-
-
-def compare_batch_sizes(train_data, test_data, *, k: int, micro_batch: int, epochs: int, lr: float,
-                        hidden: int, seed: int) -> tuple[dict, dict]:
-    """Post 6794's check: Adam on micro-batches of ``micro_batch``; the same wrapped in
-    ``Accumulate(., k)``; Adam on batches of ``k * micro_batch``. Same start, same data order,
-    same number of epochs. The network is the post's ReLU MLP ``784 -> hidden -> hidden -> 10``
-    without its dropout, whose masks would differ between micro-batches and the big batch.
-    Returns ``(metrics, artifacts)`` with per-run train/test loss and accuracy, wall time, and the
-    largest parameter difference between the last two runs."""
-    runs = {"small batch": (micro_batch, 1), "accumulated": (micro_batch, k),
-            "large batch": (micro_batch * k, 1)}
-    metrics, models, histories = {}, {}, {}
-    for name, (batch, accumulate) in runs.items():
-        model = mlp((784, hidden, hidden, 10), seed=seed).to(train_data[0].device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-        if accumulate > 1:
-            optimizer = Accumulate(optimizer, accumulate)
-        steps_per_epoch = len(train_data[0]) // batch
-        start = time.perf_counter()
-        history = train.fit(model, optimizer, classification_loss, train_data, batch_size=batch,
-                            epochs=epochs, seed=seed, log_every=max(1, steps_per_epoch // 4),
-                            description=f"{name} (batch {batch}, k={accumulate})")
-        seconds = time.perf_counter() - start
-        train_eval, test_eval = evaluate(model, *train_data), evaluate(model, *test_data)
-        metrics[name] = {"batch": batch, "k": accumulate, "optimizer_steps": epochs * len(
-            train_data[0]) // (batch * accumulate), "train_loss": train_eval["loss"],
-            "train_acc": train_eval["acc"], "test_loss": test_eval["loss"],
-            "test_acc": test_eval["acc"], "seconds": seconds}
-        models[name], histories[name] = model, history.rows
-    gap = max_difference(models["accumulated"], models["large batch"])
-    summary = {"runs": metrics, "max_param_diff_accumulated_vs_large": gap,
-               "test_acc_accumulated": metrics["accumulated"]["test_acc"]}
-    return summary, {"histories": histories}
-
-
-@experiment(
-    "accumulation-mnist",
-    quick=dict(n_train=600, n_test=2000, k=10, micro_batch=1, epochs=2, lr=1e-3, hidden=64, seed=0),
-    full=dict(n_train=60000, n_test=10000, k=100, micro_batch=1, epochs=3, lr=1e-3, hidden=512,
-              seed=0),
-    metric="test_acc_accumulated",
-    description="Post 6794's check of gradient accumulation on MNIST: an MLP trained by Adam on "
-                "batches of 1, by Adam wrapped in Accumulate(k) on batches of 1, and by Adam on "
-                "batches of k; same start and data order.",
-    post=6794,
-    reference=Reference(value="batch 1: loss ~0.4, val acc < 97%; accumulated k=100: loss ~0.02, "
-                              "val acc 98%+, like batch 100",
-                        metric="training loss and validation accuracy",
-                        where="post 6794, section 实验 (experiments)"),
-)
-def run_accumulation_mnist(config: dict):
-    runtime.seed_everything(config["seed"])
-    dev = runtime.device()
-    x, y, xt, yt = mnist_subset(config["n_train"], config["n_test"], config["seed"], dev)
-    if config["n_train"] % (config["k"] * config["micro_batch"]):
-        raise ValueError("n_train must be a multiple of k * micro_batch, so that the accumulated "
-                         "and the large-batch runs see the same batches")
-    return compare_batch_sizes((x, y), (xt, yt), k=config["k"], micro_batch=config["micro_batch"],
-                               epochs=config["epochs"], lr=config["lr"], hidden=config["hidden"],
-                               seed=config["seed"])
-
-
-def plot_runs(histories: dict, fig) -> None:
-    """Training loss and accuracy (means over each logged window) against epochs, one line per run."""
-    ax1, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
-    styles = {"small batch": dict(color="C3"), "accumulated": dict(color="C0", lw=3, alpha=0.5),
-              "large batch": dict(color="k", ls="--")}
-    for name, rows in histories.items():
-        epochs = [r["epoch"] for r in rows]
-        ax1.plot(epochs, [r["loss"] for r in rows], label=name, **styles.get(name, {}))
-        ax2.plot(epochs, [r["acc"] for r in rows], label=name, **styles.get(name, {}))
-    ax1.set(xlabel="epoch", ylabel="training loss (window mean)", yscale="log",
-            title="cross-entropy while training")
-    ax2.set(xlabel="epoch", ylabel="training accuracy (window mean)", title="accuracy while training")
-    for ax in (ax1, ax2):
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-
-
-def comparison_rows(metrics: dict) -> tuple[list[str], list[list]]:
-    """``(header, rows)`` for a table of an ``accumulation-mnist`` record: one row per run."""
-    header = ["run", "batch", "k", "optimiser steps", "train loss", "train acc", "test acc", "seconds"]
-    rows = [[name, r["batch"], r["k"], r["optimizer_steps"], f"{r['train_loss']:.4f}",
-             f"{r['train_acc']:.2%}", f"{r['test_acc']:.2%}", f"{r['seconds']:.1f}"]
-            for name, r in metrics["runs"].items()]
-    return header, rows

@@ -19,7 +19,11 @@ The rules are pure functions on tensors (:func:`sgd_update`, :func:`rmsprop_upda
 :func:`adam_update`). :class:`RMSprop` and :class:`Adam` are ``torch.optim.Optimizer`` subclasses
 that apply them; they equal ``torch.optim.RMSprop`` and ``torch.optim.Adam`` step for step (the
 tests check it). On the 2-D surfaces of :mod:`kexue.optim.surfaces` the same rules run a whole grid
-of learning rates at once (:func:`sweep`).
+of learning rates at once (:func:`sweep`); the chapter's comparison on them (the experiment
+``adaptive-optimisers-2d``) is in :mod:`kexue.optim.experiments`, its figures in
+:mod:`kexue.optim.figures.adaptive`.
+
+Serves chapters/part2-optimisation/adaptive-learning-rates.ipynb (post 6234).
 """
 from __future__ import annotations
 
@@ -33,7 +37,6 @@ import torch
 
 from .. import train
 from ..checks import float_tensor, fraction, non_negative, positive, positive_int, real_number
-from ..experiments import experiment
 from . import surfaces as _surfaces
 from .from_scratch import closure_loss
 
@@ -41,8 +44,7 @@ __all__ = [
     "sgd_update", "rmsprop_update", "adam_update", "rmsprop_step_bound", "adam_step_bound",
     "RuleOptimizer", "RMSprop", "Adam", "log_cosh_flow", "log_cosh_flow_time",
     "normalised_descent", "OPTIMISERS", "run_optimizer", "sweep", "steps_to", "rotate", "scale",
-    "surface", "compare_on_surfaces", "ParameterTrace", "lockstep", "max_deviation",
-    "plot_trajectories", "plot_losses", "plot_sweep",
+    "surface", "ParameterTrace", "lockstep", "max_deviation",
 ]
 
 
@@ -531,150 +533,10 @@ def scale(surface, c: float) -> "_surfaces.Surface":
                                 f"{c!r} * ({surface.javascript['gradient']})[1]]"})
 
 
-# -- the experiment: every optimiser over a grid of learning rates on each surface --------------
+# -- the surfaces of the chapter's experiment -----------------------------------------------------
 def surface(name: str) -> "_surfaces.Surface":
     """A surface of :mod:`kexue.optim.surfaces` by name, or ``"quadratic-rotated"``: the
     ill-conditioned quadratic turned by 45 degrees."""
     if name == "quadratic-rotated":
         return rotate(_surfaces.get("quadratic"), math.pi / 4)
     return _surfaces.get(name)
-
-
-def compare_on_surfaces(names, steps, lrs, threshold: float,
-                        optimisers=tuple(OPTIMISERS)) -> tuple[dict, dict]:
-    """Run every optimiser at every learning rate in ``lrs`` on each surface in ``names`` (for
-    ``steps[i]`` steps on the ``i``-th), and pick each optimiser's best rate on the grid: the one
-    whose loss gets below ``threshold`` and stays there soonest (ties, and when none gets there:
-    the lowest final loss). Returns ``(metrics, artifacts)``."""
-    names, steps = list(names), list(steps)
-    if len(names) != len(steps) or not names:
-        raise ValueError(f"give one step count per surface, got {len(names)} surfaces and "
-                         f"{len(steps)} step counts")
-    lrs = float_tensor(torch.as_tensor(lrs, dtype=torch.float64), "lrs", ndim=1, nonempty=True)
-    metrics, runs = {}, {}
-    for name, n in zip(names, steps):
-        s = surface(name)
-        metrics[name], runs[name] = {}, {}
-        for opt in optimisers:
-            result = sweep(s, opt, lrs, n)
-            reached = steps_to(result["losses"], threshold)
-            final = result["losses"][-1]
-            key = [((k if k is not None else math.inf), float(f)) for k, f in zip(reached, final)]
-            best = min(range(len(lrs)), key=key.__getitem__)
-            metrics[name][opt] = {
-                "best_lr": float(lrs[best]), "steps_to_threshold": reached[best],
-                "final_loss": float(final[best]),
-                "n_reaching": sum(k is not None for k in reached),
-                "n_diverged": int(torch.isinf(final).sum()), "n_lrs": len(lrs)}
-            runs[name][opt] = {"lr": float(lrs[best]), "path": result["paths"][:, best],
-                               "losses": result["losses"][:, best], "final_losses": final,
-                               "steps_to_threshold": reached}
-    artifacts = {"surfaces": {name: surface(name) for name in names}, "runs": runs,
-                 "lrs": lrs, "threshold": threshold}
-    return metrics, artifacts
-
-
-@experiment(
-    "adaptive-optimisers-2d",
-    quick=dict(surfaces=["quadratic", "quadratic-rotated", "rosenbrock"], steps=[1000, 1000, 2000],
-               lr_min=1e-4, lr_max=1.0, lrs_per_decade=4, threshold=1e-4),
-    full=dict(surfaces=["quadratic", "quadratic-rotated", "rosenbrock"], steps=[3000, 3000, 10000],
-              lr_min=1e-5, lr_max=3.0, lrs_per_decade=8, threshold=1e-4),
-    metric="adam_rosenbrock_steps",
-    description="SGD, heavy-ball momentum (0.9), RMSprop (alpha 0.99; per coordinate and with "
-                "one rate from the gradient norm) and Adam (0.9, 0.999) on an ill-conditioned "
-                "quadratic (kappa 20), the same turned by 45 degrees, and Rosenbrock's valley, "
-                "each over a log grid of learning rates (float64): steps until the loss stays "
-                "below the threshold at the best rate, the final loss, and how many rates of the "
-                "grid reach the threshold or diverge.",
-    post=6234,
-)
-def run_adaptive_optimisers_2d(config: dict):
-    """The chapter's comparison on the 2-D surfaces."""
-    decades = math.log10(config["lr_max"] / config["lr_min"])
-    lrs = torch.logspace(math.log10(config["lr_min"]), math.log10(config["lr_max"]),
-                         round(decades * config["lrs_per_decade"]) + 1, dtype=torch.float64)
-    metrics, artifacts = compare_on_surfaces(config["surfaces"], config["steps"], lrs,
-                                             config["threshold"])
-    rosenbrock = metrics.get("rosenbrock", {}).get("Adam", {})
-    metrics["adam_rosenbrock_steps"] = rosenbrock.get("steps_to_threshold")
-    return metrics, artifacts
-
-
-# -- figures -------------------------------------------------------------------------------------
-MAIN = ("SGD", "momentum", "RMSprop", "Adam")
-_COLOURS = {"SGD": "C0", "momentum": "C1", "RMSprop": "C2", "RMSprop (norm)": "C4", "Adam": "C3"}
-
-
-def _contours(ax, s, n: int = 160) -> None:
-    import numpy as np
-
-    X, Y, L = s.grid(n)
-    L = np.asarray(L, dtype=float)
-    low = max(L.min(), 1e-3 * L.max() if L.min() <= 0 else L.min())
-    ax.contour(X, Y, L, levels=np.geomspace(max(low, 1e-3), L.max(), 14), colors="0.75",
-               linewidths=0.7)
-    for m in s.minima:
-        ax.plot(*m, marker="*", color="k", ms=10, ls="none")
-    ax.plot(*s.start, marker="o", color="k", ms=5, ls="none")
-    ax.set(xlim=s.xlim, ylim=s.ylim, xlabel="$x$", ylabel="$y$", title=s.title)
-
-
-def plot_trajectories(artifacts: dict, fig, optimisers=MAIN) -> None:
-    """One panel per surface: each optimiser's path at its best learning rate over the contours
-    (start: dot; minimum: star)."""
-    names = list(artifacts["runs"])
-    for i, name in enumerate(names):
-        ax = fig.add_subplot(1, len(names), i + 1)
-        _contours(ax, artifacts["surfaces"][name])
-        for opt in optimisers:
-            run = artifacts["runs"][name][opt]
-            path = run["path"].numpy()
-            ax.plot(path[:, 0], path[:, 1], lw=1.1, color=_COLOURS[opt],
-                    label=f"{opt}, lr {run['lr']:.2g}")
-        ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-
-
-def plot_losses(artifacts: dict, fig, optimisers=tuple(OPTIMISERS)) -> None:
-    """One panel per surface: the loss along each optimiser's run at its best learning rate, and
-    the threshold (dashed)."""
-    names = list(artifacts["runs"])
-    for i, name in enumerate(names):
-        ax = fig.add_subplot(1, len(names), i + 1)
-        for opt in optimisers:
-            run = artifacts["runs"][name][opt]
-            ax.plot(run["losses"].clamp_min(1e-30).numpy(), lw=1.1, color=_COLOURS[opt],
-                    label=f"{opt}, lr {run['lr']:.2g}")
-        ax.axhline(artifacts["threshold"], color="k", ls="--", lw=0.8)
-        ax.set(yscale="log", ylim=(1e-30, None), xlabel="step", ylabel="loss",
-               title=artifacts["surfaces"][name].title)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-
-
-def plot_sweep(artifacts: dict, fig, optimisers=tuple(OPTIMISERS)) -> None:
-    """One panel per surface: the final loss against the learning rate for each optimiser; a run
-    that diverged is marked x at the top (one row per optimiser)."""
-    import numpy as np
-
-    lrs = artifacts["lrs"].numpy()
-    names = list(artifacts["runs"])
-    for i, name in enumerate(names):
-        ax = fig.add_subplot(1, len(names), i + 1)
-        top = 1e4
-        for k, opt in enumerate(optimisers):
-            final = artifacts["runs"][name][opt]["final_losses"].numpy()
-            ok = np.isfinite(final)
-            ax.plot(lrs[ok], np.clip(final[ok], 1e-30, None), "o-", ms=3, lw=1,
-                    color=_COLOURS[opt], label=opt)
-            ax.plot(lrs[~ok], np.full((~ok).sum(), top * 10.0 ** (1.5 * k)), "x",
-                    color=_COLOURS[opt])
-        ax.axhline(artifacts["threshold"], color="k", ls="--", lw=0.8)
-        ax.set(xscale="log", yscale="log", ylim=(1e-30, top * 10.0 ** (1.5 * len(optimisers))),
-               xlabel="learning rate",
-               ylabel="final loss", title=artifacts["surfaces"][name].title)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()

@@ -21,6 +21,8 @@ SGD with momentum ``mu``, dampening ``tau``, weight decay ``lambda``:
 Adam with ``(beta1, beta2)``, ``eps`` and L2 weight decay ``lambda`` (added to the gradient):
     d = g + lambda p;   m <- beta1 m + (1 - beta1) d;   v <- beta2 v + (1 - beta2) d^2;
     p <- p - lr / (1 - beta1^t) * m / (sqrt(v / (1 - beta2^t)) + eps).
+
+Serves chapters/part2-optimisation/writing-an-optimiser.ipynb (post 5879).
 """
 from __future__ import annotations
 

@@ -15,7 +15,10 @@ by a running root-mean-square of the gradient, which scales by ``lam`` too; one 
 a step with rate ``lam alpha`` and ``eps / lam`` in place of ``eps``. :func:`equivalent_settings`
 states the rule for each optimiser; :func:`reparametrise` sets per-layer rates the first way
 (``torch.nn.utils.parametrize``), :func:`param_groups` the second (one optimiser parameter group
-per layer pattern).
+per layer pattern). The MNIST experiment ``layerwise-lr-mnist`` is in :mod:`kexue.optim.experiments`,
+the figures and the explorer in :mod:`kexue.optim.figures.layerwise`.
+
+Serves chapters/part2-optimisation/layerwise-learning-rates.ipynb (post 6418).
 """
 from __future__ import annotations
 
@@ -29,9 +32,8 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from .. import classifier, runtime, train
+from .. import classifier
 from ..checks import positive, positive_int
-from ..experiments import experiment
 
 # For each optimiser: the power p in "rate multiplier = lam^p", how each scaled setting transforms
 # (setting -> exponent e: the theta-optimiser uses value * lam^e), and the settings that carry over
@@ -253,7 +255,7 @@ def trajectory_gap(X: torch.Tensor, y: torch.Tensor, optimizer, settings: Mappin
     return gap
 
 
-# -- the MNIST experiment ------------------------------------------------------------------------
+# -- the network of the MNIST experiment, and what it computes with -------------------------------
 def mlp(sizes=(784, 100, 100, 10), generator: torch.Generator | None = None) -> nn.Sequential:
     """:func:`kexue.classifier.mlp` (ReLU) with its layers named ``hidden1, relu1, hidden2, ...,
     out``, the names that :func:`param_groups` and :func:`reparametrise` take; seeded from
@@ -263,55 +265,6 @@ def mlp(sizes=(784, 100, 100, 10), generator: torch.Generator | None = None) -> 
     n = len(model) // 2  # hidden layers, each followed by its ReLU
     names = [f"{kind}{i}" for i in range(1, n + 1) for kind in ("hidden", "relu")] + ["out"]
     return nn.Sequential(OrderedDict(zip(names, model)))
-
-
-class WeightMovement(train.Callback):
-    """Every ``every`` steps (and before the first), the relative distance
-    ``||W_t - W_0||_F / ||W_0||_F`` of each named layer's weight (``theta``, whatever trains it)."""
-
-    def __init__(self, layers, every: int):
-        self.layers, self.every = list(layers), positive_int(every, "every")
-        self.rows: list[dict] = []
-
-    def on_train_begin(self, trainer):
-        if not self.rows:
-            self.start = {name: trainer.model.get_submodule(name).weight.detach().clone()
-                          for name in self.layers}
-            self.record(trainer.model, 0)
-
-    def record(self, model, step):
-        with torch.no_grad():
-            moved = {name: float((model.get_submodule(name).weight - w0).norm() / w0.norm())
-                     for name, w0 in self.start.items()}
-        self.rows.append({"step": step, **moved})
-
-    def on_step_end(self, trainer, logs):
-        if trainer.step % self.every == 0:
-            self.record(trainer.model, trainer.step)
-
-
-def train_with_multiplier(X, y, *, layer: str, multiplier: float, method: str, lr: float,
-                          momentum: float, steps: int, batch_size: int, hidden: int, seed: int,
-                          every: int):
-    """Train :func:`mlp` on ``(X, y)`` by SGD (rate ``lr``, ``momentum``) with ``layer`` at rate
-    ``lr * multiplier``, set by ``method`` ``"reparametrise"`` or ``"groups"``; return the model,
-    the training history and the :class:`WeightMovement` of every linear layer."""
-    if method not in ("reparametrise", "groups"):
-        raise ValueError(f"method must be 'reparametrise' or 'groups', got {method!r}")
-    model = mlp((X.shape[1], hidden, hidden, int(y.max()) + 1),
-                generator=torch.Generator().manual_seed(seed)).to(X.device, X.dtype)
-    if method == "reparametrise":
-        reparametrise(model, {layer: multiplier}, torch.optim.SGD)
-        optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
-    else:
-        optimizer = torch.optim.SGD(param_groups(model, {layer: multiplier}, lr), lr=lr,
-                                    momentum=momentum)
-    probe = WeightMovement([n for n, m in model.named_children() if isinstance(m, nn.Linear)],
-                           every)
-    history = train.Trainer(model, optimizer, classifier.classification_loss, (X, y),
-                            batch_size=batch_size, seed=seed, callbacks=[probe], log_every=every,
-                            description=f"{layer} x{multiplier:g} ({method})").fit(steps=steps)
-    return model, history, probe
 
 
 def effective_parameters(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -325,93 +278,6 @@ def effective_parameters(model: nn.Module) -> dict[str, torch.Tensor]:
             for name in module.parametrizations:
                 out[f"{owner}.{name}" if owner else name] = getattr(module, name).detach()
     return {k: v for k, v in out.items() if ".parametrizations." not in f".{k}"}
-
-
-@experiment(
-    "layerwise-lr-mnist",
-    quick=dict(n_train=2000, n_test=2000, hidden=100, layer="hidden1", multipliers=[0.1, 1.0, 10.0],
-               lr=0.05, momentum=0.9, steps=200, batch_size=100, every=10, seed=0),
-    full=dict(n_train=60000, n_test=10000, hidden=100, layer="hidden1",
-              multipliers=[0.1, 1.0, 10.0], lr=0.05, momentum=0.9, steps=6000, batch_size=100,
-              every=100, seed=0),
-    metric="movement_ratio",
-    description="An MLP 784-100-100-10 on MNIST trained by SGD with momentum, its first layer at "
-                "0.1x, 1x and 10x the base learning rate, each set twice: by the reparametrisation "
-                "theta = lam phi (lam = sqrt(multiplier)) and by an optimiser parameter group. "
-                "Measures how far each layer's weight moves, the losses and the gap between the "
-                "two ways.",
-    post=6418,
-)
-def run_layerwise_lr(config: dict):
-    """Headline: ``movement_ratio``, how much further the chosen layer's weight moves at the
-    largest multiplier than at 1x (relative distance from its start, at the end of training)."""
-    runtime.seed_everything(config["seed"])
-    dev = runtime.device(float64=True)
-    X, y, Xt, yt = classifier.mnist_subset(config["n_train"], config["n_test"], config["seed"], dev)
-    X, Xt = X.double(), Xt.double()
-    layer, runs, metrics = config["layer"], {}, {"runs": []}
-    settings = {k: config[k] for k in ("lr", "momentum", "steps", "batch_size", "hidden", "seed",
-                                       "every")}
-    for m in config["multipliers"]:
-        out = {method: train_with_multiplier(X, y, layer=layer, multiplier=m, method=method,
-                                             **settings)
-               for method in ("reparametrise", "groups")}
-        (model, history, probe), (model_g, _, _) = out["reparametrise"], out["groups"]
-        theta, theta_g = effective_parameters(model), effective_parameters(model_g)
-        gap = max(float((theta[n] - theta_g[n]).abs().max() / theta_g[n].abs().max())
-                  for n in theta_g)
-        runs[m] = {"history": history.rows, "movement": probe.rows}
-        metrics["runs"].append({
-            "multiplier": m, "final_train_loss": history.last("loss"),
-            "test_acc": classifier.evaluate(model, Xt, yt)["acc"],
-            "movement": {n: probe.rows[-1][n] for n in probe.layers},
-            "max_gap_reparametrise_vs_groups": gap})
-    by_m = {r["multiplier"]: r for r in metrics["runs"]}
-    base, top = by_m.get(1.0), by_m[max(by_m)]
-    if base is None:
-        raise ValueError("multipliers must include 1.0, the baseline")
-    metrics["movement_ratio"] = top["movement"][layer] / base["movement"][layer]
-    first = {m: runs[m]["movement"][1][layer] for m in (1.0, max(by_m))}  # after `every` steps
-    metrics["early_movement_ratio"] = first[max(by_m)] / first[1.0]
-    return metrics, {"runs": runs, "layer": layer, "layers": probe.layers}
-
-
-def summary_table(metrics: dict) -> tuple[list[str], list[list[str]]]:
-    """``(header, rows)`` of the experiment's metrics, one row per multiplier, for
-    :func:`kexue.notebook.table`."""
-    layers = list(metrics["runs"][0]["movement"])
-    header = ["rate of the layer", "final training loss", "test accuracy",
-              *[f"movement of {n}" for n in layers], "reparametrise vs groups"]
-    rows = [[f"×{r['multiplier']:g}", f"{r['final_train_loss']:.3f}", f"{r['test_acc']:.4f}",
-             *[f"{r['movement'][n]:.2f}" for n in layers],
-             f"{r['max_gap_reparametrise_vs_groups']:.1e}"] for r in metrics["runs"]]
-    return header, rows
-
-
-def plot_layerwise_runs(artifacts: dict, fig) -> None:
-    """Three panels, one line (or bar) per multiplier of the chosen layer: the training loss; how
-    far that layer's weight has moved from its start; every layer's movement at the end."""
-    runs, layer, layers = artifacts["runs"], artifacts["layer"], artifacts["layers"]
-    ax1, ax2, ax3 = (fig.add_subplot(1, 3, i) for i in (1, 2, 3))
-    width = 0.8 / len(runs)
-    for i, (m, run) in enumerate(sorted(runs.items())):
-        label = f"{layer} ×{m:g}"
-        ax1.plot([r["step"] for r in run["history"]], [r["loss"] for r in run["history"]],
-                 color=f"C{i}", label=label)
-        ax2.plot([r["step"] for r in run["movement"]], [r[layer] for r in run["movement"]],
-                 color=f"C{i}", label=label)
-        ax3.bar(np.arange(len(layers)) + (i - (len(runs) - 1) / 2) * width,
-                [run["movement"][-1][n] for n in layers], width, color=f"C{i}", label=label)
-    ax1.set(yscale="log", xlabel="step", ylabel="training loss (cross-entropy)",
-            title="training loss")
-    ax2.set(xlabel="step", ylabel=r"$\|W_t-W_0\|_F\,/\,\|W_0\|_F$",
-            title=f"how far {layer}'s weight moves")
-    ax3.set_xticks(np.arange(len(layers)), layers)
-    ax3.set(ylabel=r"$\|W-W_0\|_F\,/\,\|W_0\|_F$ at the end", title="every layer, at the end")
-    for ax in (ax1, ax2, ax3):
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
 
 
 # -- a picture on a 2-D surface ------------------------------------------------------------------
@@ -453,57 +319,3 @@ def surface_paths(surface, lam: float, optimizer, settings: Mapping, *, layer: s
             path.append((float(point.x.value.detach()), float(point.y.value.detach())))
         paths[kind] = np.array(path)
     return paths
-
-
-#: the explorer's optimisers: SGD at a rate that is stable but slow along the flat x direction
-EXPLORE_OPTIMIZERS = {"SGD": (torch.optim.SGD, dict(lr=0.08)),
-                      "Adam": (torch.optim.Adam, dict(lr=0.1))}
-
-
-def draw_surface_paths(fig, lam: float, surface, grid=None, steps: int = 40) -> None:
-    """One panel per optimiser of :data:`EXPLORE_OPTIMIZERS`: the paths of :func:`surface_paths`
-    (``x`` reparametrised by ``lam``) over the contours; a last panel with their losses."""
-    X, Y, L = grid if grid is not None else surface.grid(100)
-    n = len(EXPLORE_OPTIMIZERS)
-    axes = [fig.add_subplot(1, n + 1, i + 1) for i in range(n + 1)]
-    loss_ax = axes[-1]
-    for i, (name, (cls, settings)) in enumerate(EXPLORE_OPTIMIZERS.items()):
-        paths = surface_paths(surface, lam, cls, settings, layer="x", steps=steps)
-        ax = axes[i]
-        ax.contour(X, Y, np.log1p(L), levels=10, colors="0.75", linewidths=0.6)
-        ax.plot(*paths["plain"].T, color="0.55", ls="--", lw=1, label=r"plain ($\lambda=1$)")
-        ax.plot(*paths["reparametrised"].T, color=f"C{i}", lw=1.6, label=r"$x=\lambda\phi$")
-        ax.plot(*paths["equivalent"].T, "o", color=f"C{i}", mfc="none", ms=4,
-                label="rate group")
-        ax.plot(*surface.start, "ko", ms=4)
-        power = RULES[cls]["power"]
-        losses = {kind: surface.value(*paths[kind].T) for kind in ("plain", "reparametrised")}
-        diverges = ", diverges" if losses["reparametrised"][-1] > losses["reparametrised"][0] else ""
-        ax.set(xlim=surface.xlim, ylim=surface.ylim, xlabel="$x$", ylabel="$y$",
-               title=f"{name}: x's rate ×λ{'²' if power == 2 else ''} = {lam ** power:.3g}{diverges}")
-        ax.legend(fontsize=7, loc="lower right")
-        for kind, style in (("plain", "--"), ("reparametrised", "-")):
-            loss_ax.plot(np.clip(losses[kind], 1e-12, 1e6), color=f"C{i}", ls=style,
-                         label=f"{name}{', plain' if kind == 'plain' else ''}")
-    loss_ax.set(yscale="log", xlabel="step", ylabel="loss", title="loss")
-    loss_ax.grid(alpha=0.3)
-    loss_ax.legend(fontsize=7)
-    fig.subplots_adjust(left=0.05, right=0.99, bottom=0.14, top=0.9, wspace=0.3)
-
-
-#: the explorer's values of lam: around 1, through SGD's one-step value sqrt(1 / 0.08) ~ 3.54,
-#: past its stability limit sqrt(2 / 0.08) = 5
-EXPLORE_LAMS = (0.5, 0.7, 1.0, 1.4, 2.0, 2.5, 3.0, 3.54, 4.0, 4.5, 5.2, 6.0)
-
-
-def explore_surface_paths(surface_name: str = "quadratic", lams=EXPLORE_LAMS):
-    """A slider over ``lam`` for :func:`draw_surface_paths` on the named surface."""
-    from .. import widgets
-    from . import surfaces
-
-    surface = surfaces.get(surface_name)
-    grid = surface.grid(100)
-    return widgets.SliderFigure(lambda fig, lam: draw_surface_paths(fig, lam, surface, grid),
-                                [widgets.Slider("lam", values=lams, value=1.0,
-                                                description="λ (x = λφ)")],
-                                figsize=(12, 3.6))

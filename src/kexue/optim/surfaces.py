@@ -4,6 +4,11 @@ Each :class:`Surface` gives the loss ``value(x, y)`` and its gradient ``gradient
 form, written with arithmetic alone so that the same code works on Python floats, NumPy arrays and
 torch tensors (the tests check the gradient against autograd). ``javascript`` holds the same two
 formulas for the static optimiser playground, which runs the update rules in the page.
+
+Serves chapters/part2-optimisation/gradient-descent-euler.ipynb (post 5655),
+chapters/part2-optimisation/writing-an-optimiser.ipynb (post 5879),
+chapters/part2-optimisation/adaptive-learning-rates.ipynb (post 6234) and
+chapters/part2-optimisation/layerwise-learning-rates.ipynb (post 6418).
 """
 from __future__ import annotations
 

@@ -19,6 +19,8 @@ product taken by a finite difference of gradients,
     H d ~ grad_r D(r) |_{r = xi d} / xi        (||d|| = 1, xi small),
 
 and the VAT loss is ``KL(p || p(y|x + eps d))`` with ``p`` treated as a constant.
+
+Serves chapters/part2-optimisation/noise-and-adversarial-training.ipynb (posts 7234 and 7466).
 """
 from __future__ import annotations
 
@@ -142,7 +144,7 @@ def vat_direction(model: torch.nn.Module, x: torch.Tensor, *, xi: float = 1e-6,
 
     ``clean_logits`` (``model(x)``, computed without gradient) may be passed to save a forward;
     ``d`` is the starting vector (default: standard normal). The model's batch-norm running
-    statistics are left untouched by the perturbed forwards. The default ``xi = 1e-6`` (the VAT
+    statistics are left untouched, by the perturbed forwards and by the clean one it runs itself. The default ``xi = 1e-6`` (the VAT
     paper's) is accurate in float64; in float32 rounding swamps it and ``xi ~ 1e-2`` is better
     (:func:`direction_agreement` measures this).
     """
@@ -152,7 +154,7 @@ def vat_direction(model: torch.nn.Module, x: torch.Tensor, *, xi: float = 1e-6,
     if x.ndim < 2:
         raise ValueError(f"x must have a batch dimension, got shape {tuple(x.shape)}")
     if clean_logits is None:
-        with torch.no_grad():
+        with torch.no_grad(), frozen_batchnorm_stats(model):
             clean_logits = model(x)
     clean_logits = clean_logits.detach()
     if d is None:
@@ -174,10 +176,13 @@ def vat_loss(model: torch.nn.Module, x: torch.Tensor, *, epsilon: float, xi: flo
              iterations: int = 1, clean_logits: torch.Tensor | None = None) -> torch.Tensor:
     """The VAT loss, mean over the batch of ``KL(p(y|x) || p(y|x + eps d))`` with ``d`` from
     :func:`vat_direction` and ``p(y|x)`` a constant (``clean_logits``, detached, or a forward of
-    ``x`` without gradient). The perturbed forward does not update batch-norm statistics."""
+    ``x`` without gradient). No forward made here updates batch-norm statistics: not the
+    perturbed ones, nor the clean one when ``clean_logits`` is not given (a caller who wants the
+    statistics of clean data makes that forward itself and passes its logits, as
+    :class:`kexue.regularize.semi_supervised.SemiSupervisedLoss` does)."""
     epsilon = positive(epsilon, "epsilon")
     if clean_logits is None:
-        with torch.no_grad():
+        with frozen_batchnorm_stats(model), torch.no_grad():
             clean_logits = model(x)
     clean_logits = clean_logits.detach()
     d = vat_direction(model, x, xi=xi, iterations=iterations, clean_logits=clean_logits)

@@ -16,6 +16,9 @@ zero minimum on the diagonal, so only the term with two first derivatives of ``f
 
 gradient penalties with first derivatives only. For independent signs ``eta_i = +-1``,
 ``sum_i ||grad f_i||^2 = E_eta ||grad (eta . f)||^2``: one backward pass per sample.
+
+Serves chapters/part2-optimisation/noise-and-adversarial-training.ipynb (post 7466); its figure
+(:func:`kexue.regularize.figures.plot_taylor_gaps`) is in :mod:`kexue.regularize.figures`.
 """
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ from ..checks import float_tensor, positive, positive_int
 
 __all__ = ["SmoothModel", "laplacian", "jacobian_sq_norm", "jacobian_sq_norm_estimate", "all_signs",
            "rademacher", "symmetric_normal", "smoothed", "noise_penalised", "squared_penalty",
-           "kl_penalty", "taylor_gaps", "fitted_order", "plot_taylor_gaps"]
+           "kl_penalty", "taylor_gaps", "fitted_order"]
 
 
 def _point(x) -> torch.Tensor:
@@ -199,20 +202,3 @@ def fitted_order(sigmas, gaps) -> float:
     s, g = s - s.mean(), g - g.mean()
     return float((s * g).sum() / (s * s).sum())
 
-
-def plot_taylor_gaps(sigmas, rows: dict[str, torch.Tensor], ax) -> None:
-    """Log-log plot of each named series of gaps against ``sigma``, with a ``sigma^4`` guide line
-    just above the lowest series."""
-    sigmas = torch.as_tensor(sigmas, dtype=torch.float64)
-    for label, gaps in rows.items():
-        ax.loglog(sigmas, gaps, "o-", label=f"{label} (slope {fitted_order(sigmas, gaps):.2f})")
-    from matplotlib.ticker import NullFormatter
-
-    anchor = 3 * min(float(g[0]) for g in rows.values())  # just above the lowest series
-    ax.loglog(sigmas, anchor * (sigmas / sigmas[0]) ** 4, "k--", lw=1, label=r"$\propto\sigma^4$")
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xticks(sigmas.tolist(), [f"{float(v):g}" for v in sigmas])
-    ax.set(xlabel=r"noise scale $\sigma$", ylabel="|noisy loss - penalised loss|",
-           title="second-order formula: remainder")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)

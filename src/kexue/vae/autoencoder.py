@@ -17,8 +17,12 @@ Here: the two models (:class:`Autoencoder`, :class:`VAE`, MNIST ``784 -> hidden 
 terms (:func:`elbo_terms`, :class:`VAELoss`, :func:`autoencoder_loss`), training through
 ``kexue.train`` (:func:`train_autoencoder`), what is measured of the codes (the aggregated
 posterior's moments, :func:`aggregate_moments`, :func:`gaussian_kl_to_prior`; the evidence by
-quadrature over the 2-D latent, :func:`evidence_on_grid`), the experiment ``vae-geometry-mnist``
-and its figures.
+quadrature over the 2-D latent, :func:`evidence_on_grid`).
+
+Serves chapters/part3-vae/vae-geometry.ipynb (post 7725) and, through the VAEs it trains,
+chapters/part3-vae/mutual-information.ipynb (post 6088) and
+chapters/part3-vae/entropy-autoencoder.ipynb (post 7343). The experiment ``vae-geometry-mnist`` is
+in :mod:`kexue.vae.experiments.geometry`, its figures in :mod:`kexue.vae.figures.geometry`.
 """
 from __future__ import annotations
 
@@ -30,17 +34,14 @@ import torch
 from torch import nn
 
 from .. import classifier, runtime, train
-from ..checks import float_tensor, label_tensor, non_negative, positive, positive_int
-from ..experiments import experiment
+from ..checks import float_tensor, non_negative, positive, positive_int
 from .gaussian import kl_standard_normal, kl_to_standard, log_density, reparametrise, sample
 from .networks import GaussianEncoder, check_batch, mlp_decoder
 
 __all__ = ["Autoencoder", "VAE", "ElboTerms", "squared_error", "elbo_terms", "autoencoder_loss",
            "VAELoss", "decoder_variance", "train_model", "train_autoencoder", "aggregate_moments",
            "gaussian_kl_to_prior", "log_aggregate_density", "coverage", "evidence_on_grid",
-           "latent_grid", "interpolate", "model_name", "model_title", "summary_tables",
-           "grid_limits", "plot_latent_clouds", "plot_decoded_grid", "plot_interpolations",
-           "plot_kl_weight_comparison"]
+           "latent_grid", "interpolate", "model_name"]
 
 KINDS = ("ae", "vae")
 IMAGE_DIM = 28 * 28
@@ -215,9 +216,9 @@ def train_autoencoder(kind: str, kl_weight: float | None, config: dict, data: to
 def train_model(model: nn.Module, loss, config: dict, data: torch.Tensor, *,
                 description: str = "training") -> tuple[nn.Module, list[dict]]:
     """Train ``model`` (moved to ``data``'s device) on the rows of ``data`` with Adam and ``loss``
-    through ``kexue.train``; ``config`` gives ``epochs``, ``batch_size``, ``lr`` and ``seed`` (of
-    the batches and, through :func:`kexue.runtime.seed_everything`, of a VAE's noise). Returns the
-    model in eval mode and the history's rows (means per epoch)."""
+    through :func:`kexue.train.fit_adam`; ``config`` gives ``epochs``, ``batch_size``, ``lr`` and
+    ``seed`` (of the batches and, through :func:`kexue.runtime.seed_everything`, of a VAE's
+    noise). Returns the model in eval mode and the history's rows (means per epoch)."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     missing = [key for key in ("epochs", "batch_size", "lr", "seed") if key not in config]
@@ -225,13 +226,11 @@ def train_model(model: nn.Module, loss, config: dict, data: torch.Tensor, *,
         raise KeyError(f"config lacks {missing}")
     model = model.to(data.device)
     runtime.seed_everything(config["seed"])
-    optimizer = train.adam(model.parameters(), positive(config["lr"], "lr"))
-    with runtime.cpu_threads(1, data.device):
-        history = train.fit(model, optimizer, loss, data,
-                            batch_size=min(positive_int(config["batch_size"], "batch_size"),
-                                           len(data)),
-                            epochs=positive_int(config["epochs"], "epochs"), seed=config["seed"],
-                            description=description)
+    history = train.fit_adam(model, loss, data, lr=config["lr"],
+                             batch_size=min(positive_int(config["batch_size"], "batch_size"),
+                                            len(data)),
+                             epochs=positive_int(config["epochs"], "epochs"), seed=config["seed"],
+                             description=description)
     return model.eval(), history.rows
 
 
@@ -401,229 +400,7 @@ def coverage(mean: torch.Tensor, log_var: torch.Tensor, generator: torch.Generat
     return out
 
 
-# -- the experiment -------------------------------------------------------------------------------
-def _measure(model: nn.Module, x_test: torch.Tensor, config: dict, kl_weight: float | None
-             ) -> tuple[dict, dict]:
-    """The metrics of one trained model on the test images, and its codes for the figures."""
-    generator = torch.Generator().manual_seed(config["seed"] + 1)
-    with torch.no_grad():
-        if isinstance(model, VAE):
-            mean, log_var = model.posterior(x_test)
-            terms = elbo_terms(model, x_test, noise=torch.randn(
-                mean.shape, generator=generator).to(mean.device))
-            bounds = [evidence_on_grid(model.decoder, x_test[i], mean[i], log_var[i],
-                                       decoder_var=decoder_variance(kl_weight), n=config["grid_n"])
-                      for i in range(config["n_evidence"])] if kl_weight > 0 else []
-            extra = {"recon_error_sampled": float(terms.reconstruction.mean()),
-                     "kl": float(terms.kl.mean()),
-                     "median_sigma": log_var.mul(0.5).exp().median(0).values.tolist(),
-                     **coverage(mean, log_var, generator, config["n_samples"]),
-                     "elbo_gap_mean": sum(b["gap"] for b in bounds) / max(len(bounds), 1),
-                     "elbo_gap_max": max((b["gap"] for b in bounds), default=0.0),
-                     "edge_mass_max": max((b["edge_mass"] for b in bounds), default=0.0)}
-        else:
-            mean, log_var, extra = model.codes(x_test), None, {}
-        m, C = aggregate_moments(mean, log_var)
-        metrics = {"recon_error": float(squared_error(x_test, model.decoder(mean)).mean()),
-                   **extra, "aggregate_mean": m.tolist(), "aggregate_cov": C.tolist(),
-                   "moment_kl_to_prior": gaussian_kl_to_prior(m, C)}
-    codes = {"mean": mean.cpu(), "log_var": None if log_var is None else log_var.cpu()}
-    return metrics, codes
-
-
+# -- naming ------------------------------------------------------------------------------------
 def model_name(kl_weight: float | None) -> str:
     """``"ae"`` for the autoencoder, ``"vae-<beta>"`` for a VAE: the keys of the metrics."""
     return "ae" if kl_weight is None else f"vae-{kl_weight:g}"
-
-
-@experiment(
-    "vae-geometry-mnist",
-    quick=dict(n_train=10000, n_test=2000, hidden=[256], epochs=5, batch_size=100, lr=3e-3,
-               kl_weights=[0.1, 1.0, 4.0], n_samples=2000, n_evidence=10, grid_n=41, seed=0),
-    full=dict(n_train=60000, n_test=10000, hidden=[512, 256], epochs=30, batch_size=100, lr=1e-3,
-              kl_weights=[0.1, 1.0, 4.0], n_samples=10000, n_evidence=200, grid_n=61, seed=0),
-    metric="prior_to_aggregate_kl",
-    description="MNIST with a 2-D latent: an autoencoder and VAEs with KL weights beta (1 is the "
-                "post's objective ||x - D(mu + sigma eps)||^2 + KL). Test reconstruction error and "
-                "KL; how the test images' blobs cover the prior N(0, I): the aggregated "
-                "posterior's mean and covariance, KL(prior || aggregate) (holes; the headline, at "
-                "beta = 1) and KL(aggregate || prior) by Monte Carlo; the ELBO's gap by quadrature "
-                "over the latent plane.",
-    post=7725,
-)
-def run_vae_geometry(config: dict):
-    """Train the autoencoder and one VAE per KL weight on ``n_train`` MNIST images; measure on
-    ``n_test`` test images (the blobs' coverage with ``n_samples`` prior samples, the ELBO's gap on
-    the first ``n_evidence`` test images with a ``grid_n``-point grid per axis). The artifacts hold
-    the models (on the CPU), the test images and their codes."""
-    kl_weights = [non_negative(b, "every kl weight") for b in config["kl_weights"]]
-    if 1.0 not in kl_weights:
-        raise ValueError("kl_weights must include 1, the post's objective (the headline metric)")
-    runtime.seed_everything(config["seed"])
-    dev = runtime.device()
-    x_train, _, x_test, y_test = classifier.mnist_subset(config["n_train"], config["n_test"],
-                                                         config["seed"], dev)
-    metrics = {"kl_weights": kl_weights, "n_train": len(x_train), "n_test": len(x_test)}
-    artifacts = {"x_test": x_test.cpu(), "y_test": y_test.cpu(), "models": {}, "codes": {},
-                 "histories": {}}
-    for kind, beta in [("ae", None)] + [("vae", b) for b in kl_weights]:
-        model, rows = train_autoencoder(kind, beta, config, x_train)
-        name = model_name(beta)
-        metrics[name], artifacts["codes"][name] = _measure(model, x_test, config, beta)
-        artifacts["models"][name], artifacts["histories"][name] = model.cpu(), rows
-    metrics["prior_to_aggregate_kl"] = metrics[model_name(1.0)]["prior_to_aggregate_kl"]
-    return metrics, artifacts
-
-
-def summary_tables(metrics: dict) -> tuple[tuple[list, list], tuple[list, list]]:
-    """Two tables ``(header, rows)`` of an experiment's metrics, one row per model: what each
-    model keeps of the image (reconstruction errors, KL, blob sizes, the ELBO's gap), and how its
-    codes cover the prior (the aggregated posterior's moments and KLs). A dash where a quantity
-    has no meaning for the autoencoder."""
-    if not isinstance(metrics, dict) or "kl_weights" not in metrics:
-        raise ValueError("metrics must be the metrics of the vae-geometry-mnist experiment")
-    names = ["ae"] + [model_name(b) for b in metrics["kl_weights"]]
-    dash = "—"
-    keep, cover = [], []
-    for name in names:
-        m = metrics[name]
-        vae = "kl" in m
-        pm = lambda key: f"{m[key]:.3f} ± {m[key + '_se']:.3f}" if vae else dash
-        keep.append([model_title(name, tex=False),
-                     f"{m['recon_error']:.2f}",
-                     f"{m['recon_error_sampled']:.2f}" if vae else dash,
-                     f"{m['kl']:.3f}" if vae else dash,
-                     ", ".join(f"{s:.3f}" for s in m["median_sigma"]) if vae else "0",
-                     f"{m['elbo_gap_mean']:.3f}" if vae else dash])
-        C = m["aggregate_cov"]
-        cover.append([keep[-1][0], ", ".join(f"{v:+.2f}" for v in m["aggregate_mean"]),
-                      f"{C[0][0]:.2f}, {C[0][1]:.2f}, {C[1][1]:.2f}",
-                      f"{m['moment_kl_to_prior']:.3f}", pm("aggregate_to_prior_kl"),
-                      pm("prior_to_aggregate_kl")])
-    return ((["model", "‖x − D(μ)‖²", "‖x − D(z)‖², z sampled", "mean KL (nats)",
-              "median σ₁, σ₂", "mean ELBO gap (nats)"], keep),
-            (["model", "mean m", "covariance C₁₁, C₁₂, C₂₂", "KL(N(m, C) ‖ prior)",
-              "KL(q ‖ prior)", "KL(prior ‖ q), holes"], cover))
-
-
-# -- figures --------------------------------------------------------------------------------------
-def _colours(labels: torch.Tensor):
-    import matplotlib
-
-    return matplotlib.colormaps["tab10"](labels.numpy() % 10)
-
-
-def plot_latent_clouds(ax, codes: torch.Tensor, labels: torch.Tensor,
-                       log_var: torch.Tensor | None = None, *, n_ellipses: int = 150,
-                       title: str | None = None, legend: bool = True) -> None:
-    """The codes of test images as points coloured by digit and, with ``log_var``, the 1-sigma
-    ellipses (axes ``sigma_1``, ``sigma_2``) of the first ``n_ellipses`` of them; the circles of
-    radius 1 and 2 (solid, dashed) mark the prior N(0, I)."""
-    from matplotlib.collections import EllipseCollection
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Circle
-
-    codes = float_tensor(codes, "codes", ndim=2, nonempty=True).detach().cpu()
-    if codes.shape[1] != 2:
-        raise ValueError(f"codes must be 2-D points (n x 2), got shape {tuple(codes.shape)}")
-    labels = label_tensor(labels, "labels", n=len(codes)).cpu()
-    colours = _colours(labels)
-    ax.scatter(codes[:, 0], codes[:, 1], s=3, c=colours, alpha=0.6, linewidths=0)
-    if log_var is not None:
-        log_var = float_tensor(log_var, "log_var", ndim=2).detach().cpu()
-        if log_var.shape != codes.shape:
-            raise ValueError(f"log_var must be shaped like codes {tuple(codes.shape)}, got "
-                             f"{tuple(log_var.shape)}")
-        k = min(positive_int(n_ellipses, "n_ellipses"), len(codes))
-        sigma = log_var[:k].mul(0.5).exp()
-        ax.add_collection(EllipseCollection(
-            2 * sigma[:, 0].numpy(), 2 * sigma[:, 1].numpy(), 0, units="xy",
-            offsets=codes[:k].numpy(), offset_transform=ax.transData, facecolors=colours[:k],
-            edgecolors=colours[:k], alpha=0.25, linewidths=0.5))
-    for radius in (1, 2):
-        ax.add_patch(Circle((0, 0), radius, fill=False, color="k", lw=1,
-                            ls="--" if radius == 2 else "-"))
-    ax.set_aspect("equal", adjustable="datalim")
-    ax.set(xlabel="$z_1$", ylabel="$z_2$", title=title)
-    if legend:
-        handles = [Line2D([], [], marker="o", ls="", color=c, label=str(d), markersize=4)
-                   for d, c in zip(range(10), _colours(torch.arange(10)))]
-        ax.legend(handles=handles, fontsize=6, loc="upper right", ncol=2, title="digit",
-                  title_fontsize=6, framealpha=0.7, handletextpad=0.1, columnspacing=0.4)
-
-
-def plot_decoded_grid(ax, decoder: nn.Module, lim, *, n: int = 15, title: str | None = None
-                      ) -> None:
-    """Decode an ``n x n`` grid over ``lim = (z1_min, z1_max, z2_min, z2_max)`` and draw each image
-    at its point of the plane, so the axes read as latent coordinates."""
-    from .. import viz
-
-    z = latent_grid(lim, n)
-    with torch.no_grad():
-        images = decoder(z.to(next(decoder.parameters()).device)).cpu()
-    x0, x1, y0, y1 = (float(v) for v in lim)
-    dx, dy = (x1 - x0) / max(n - 1, 1), (y1 - y0) / max(n - 1, 1)
-    ax.imshow(viz.tile_images(images, ncols=n, pad=0), cmap="gray_r", vmin=0, vmax=1,
-              extent=(x0 - dx / 2, x1 + dx / 2, y0 - dy / 2, y1 + dy / 2), interpolation="nearest")
-    ax.set(xlabel="$z_1$", ylabel="$z_2$", title=title)
-
-
-def plot_interpolations(fig, models: dict, x_a: torch.Tensor, x_b: torch.Tensor, *,
-                        steps: int = 10) -> None:
-    """One row per model: the decoded straight line between the codes of ``x_a`` and ``x_b``; a
-    last row blends the two images' pixels instead."""
-    from .. import viz
-
-    if not isinstance(models, dict) or not models:
-        raise ValueError("models must be a non-empty dict of name -> Autoencoder or VAE")
-    rows = [(name, interpolate(model, x_a, x_b, steps).cpu()) for name, model in models.items()]
-    t = torch.linspace(0, 1, positive_int(steps, "steps"))[:, None]
-    rows.append(("pixels blended", ((1 - t) * x_a.cpu() + t * x_b.cpu())))
-    for i, (name, images) in enumerate(rows):
-        viz.image_grid(images, ncols=steps, ax=fig.add_subplot(len(rows), 1, i + 1), title=name)
-    fig.tight_layout()
-
-
-def grid_limits(codes: torch.Tensor, log_var: torch.Tensor | None) -> tuple[float, ...]:
-    """The window a decoded grid spans: 2.5 prior standard deviations for a VAE; for an
-    autoencoder, the box holding the central 98% of its codes on each axis."""
-    codes = float_tensor(codes, "codes", ndim=2, nonempty=True)
-    if codes.shape[1] != 2:
-        raise ValueError(f"codes must be 2-D points (n x 2), got shape {tuple(codes.shape)}")
-    if log_var is not None:
-        return (-2.5, 2.5, -2.5, 2.5)
-    low, high = torch.quantile(codes, 0.01, dim=0), torch.quantile(codes, 0.99, dim=0)
-    return (float(low[0]), float(high[0]), float(low[1]), float(high[1]))
-
-
-def model_title(name: str, *, tex: bool = True) -> str:
-    """``"autoencoder"`` or ``"VAE, beta = 1"``, the beta in TeX for figures or in Unicode for
-    tables."""
-    if name == "ae":
-        return "autoencoder"
-    beta = name.removeprefix("vae-")
-    return f"VAE, $\\beta = {beta}$" if tex else f"VAE, β = {beta}"
-
-
-def plot_kl_weight_comparison(fig, artifacts: dict, pairs=((0, 1),), *, grid_n: int = 12,
-                              steps: int = 10) -> None:
-    """One row per model of the experiment (autoencoder, then the VAEs by KL weight): the codes
-    with their ellipses; the decoded grid (for a VAE over [-2.5, 2.5]^2 of the prior, for the
-    autoencoder over its codes' central box); interpolations between the test images of each index
-    pair in ``pairs``."""
-    from .. import viz
-
-    x_test, y_test = artifacts["x_test"], artifacts["y_test"]
-    names = list(artifacts["models"])
-    gs = fig.add_gridspec(len(names), 3, width_ratios=[1, 1, 1.4])
-    for row, name in enumerate(names):
-        model, codes = artifacts["models"][name], artifacts["codes"][name]
-        plot_latent_clouds(fig.add_subplot(gs[row, 0]), codes["mean"], y_test, codes["log_var"],
-                           title=f"{model_title(name)}: codes", legend=row == 0)
-        plot_decoded_grid(fig.add_subplot(gs[row, 1]), model.decoder,
-                          grid_limits(codes["mean"], codes["log_var"]), n=grid_n,
-                          title="decoded grid")
-        strips = torch.cat([interpolate(model, x_test[a], x_test[b], steps) for a, b in pairs])
-        viz.image_grid(strips, ncols=steps, ax=fig.add_subplot(gs[row, 2]),
-                       title="interpolations between test images")
-    fig.tight_layout()

@@ -4,14 +4,20 @@
   post's measure); several clusters may share a class, so it never falls when clusters are split.
 * :func:`hungarian_accuracy`: the best one-to-one matching of clusters to classes, found by the
   Hungarian algorithm (``scipy.optimize.linear_sum_assignment``) on the contingency table.
-* NMI and ARI from scikit-learn (:func:`scores` bundles all four).
+* NMI and ARI from scikit-learn (:func:`scores` bundles all four; :data:`SCORES` names them).
+
+Serves chapters/part3-vae/vae-clustering.ipynb (post 5887).
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-__all__ = ["contingency", "majority_accuracy", "hungarian_accuracy", "scores"]
+__all__ = ["SCORES", "contingency", "majority_accuracy", "hungarian_accuracy", "scores"]
+
+#: the keys of :func:`scores`, each with its label in the chapter's tables
+SCORES = (("majority_acc", "majority acc."), ("hungarian_acc", "Hungarian acc."), ("nmi", "NMI"),
+          ("ari", "ARI"))
 
 
 def _labels(values, name: str) -> np.ndarray:

@@ -9,19 +9,20 @@ each factor a K-way softmax. :class:`CodePrior` computes all H*W factors in one 
 is the grid shifted right by one behind a start token, and causally masked self-attention lets
 position t see only positions <= t of that input, that is the codes before c_t. New grids are
 drawn one code at a time (:meth:`CodePrior.sample`) and decoded by the VQ-VAE's decoder.
+
+Serves chapters/part3-vae/vq-vae.ipynb (post 6760).
 """
 from __future__ import annotations
-
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .. import runtime, train
-from ..checks import non_negative_int, positive, positive_int
+from .. import train
+from ..checks import positive, positive_int
 from ..runtime import seeded_init
 
-__all__ = ["CodePrior", "prior_loss", "train_prior", "position_baseline_nll", "plot_samples"]
+__all__ = ["CodePrior", "prior_loss", "train_prior", "position_baseline_nll"]
 
 
 class CodePrior(nn.Module):
@@ -113,18 +114,17 @@ def prior_loss(model: CodePrior, codes: torch.Tensor):
 
 
 def train_prior(codes: torch.Tensor, num_codes: int, config: dict, seed: int) -> tuple[CodePrior, list]:
-    """Train a :class:`CodePrior` on code grids (n, H, W) with Adam through ``kexue.train``;
-    ``config`` gives ``prior_width``, ``prior_heads``, ``prior_layers``, ``prior_lr``,
-    ``prior_batch_size`` and ``prior_steps``."""
+    """Train a :class:`CodePrior` on code grids (n, H, W) with Adam through
+    :func:`kexue.train.fit_adam`; ``config`` gives ``prior_width``, ``prior_heads``,
+    ``prior_layers``, ``prior_lr``, ``prior_batch_size`` and ``prior_steps``."""
     model = CodePrior(num_codes, grid=tuple(codes.shape[1:]), width=config["prior_width"],
                       heads=config["prior_heads"], layers=config["prior_layers"],
                       seed=seed).to(codes.device)
     model._check(codes)
-    with runtime.cpu_threads(1, codes.device):
-        history = train.fit(model, train.adam(model.parameters(), config["prior_lr"]), prior_loss,
-                            codes, batch_size=config["prior_batch_size"],
-                            steps=config["prior_steps"], seed=seed,
-                            log_every=config.get("log_every"), description="code prior")
+    history = train.fit_adam(model, prior_loss, codes, lr=config["prior_lr"],
+                             batch_size=config["prior_batch_size"], steps=config["prior_steps"],
+                             seed=seed, log_every=config.get("log_every"),
+                             description="code prior")
     return model.eval(), history.rows
 
 
@@ -148,17 +148,3 @@ def position_baseline_nll(train_codes: torch.Tensor, test_codes: torch.Tensor, n
     log_p = ((counts + alpha) / (len(flat) + alpha * num_codes)).log()
     test = test_codes.reshape(len(test_codes), -1).to(flat.device)
     return -log_p.gather(1, test.T).T.sum(1)
-
-
-def plot_samples(fig, vqvae, prior: CodePrior, *, n: int = 36, ncols: int = 12,
-                 temperature: float = 1.0, seed: int = 0, title: str | None = None):
-    """``n`` images decoded from code grids drawn from the prior."""
-    from ..viz import image_grid
-
-    n = positive_int(n, "n")
-    non_negative_int(seed, "seed")
-    grids = prior.sample(n, temperature=temperature, generator=torch.Generator().manual_seed(seed))
-    ax = fig.add_subplot(1, 1, 1)
-    image_grid(vqvae.decode_codes(grids).cpu(), ncols=ncols, ax=ax, title=title)
-    return ax
-

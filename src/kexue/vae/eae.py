@@ -13,26 +13,23 @@ variance 1, and whose loss rewards the codes' entropy:
 as ``D(z)``, ``z ~ N(0, I)``, with no reparametrisation noise in training.
 
 Here: the model (:class:`EAE`) and its loss (:class:`EAELoss`), trained like the VAE it is compared
-with by :func:`kexue.vae.autoencoder.train_model`, and the experiment ``eae-mnist``: the Fréchet distance
-of each model's samples to the test images on the book's classifier's features
-(:mod:`kexue.vae.frechet`), the codes' entropy against that of ``N(0, I)``, and the figures.
+with by :func:`kexue.vae.autoencoder.train_model`. The experiment ``eae-mnist``
+(:mod:`kexue.vae.experiments.eae`) measures the Fréchet distance of each model's samples to the
+test images on the book's classifier's features (:mod:`kexue.generative.frechet`) and the codes'
+entropy against that of ``N(0, I)``; the figures are in :mod:`kexue.vae.figures.eae`.
+
+Serves chapters/part3-vae/entropy-autoencoder.ipynb (post 7343).
 """
 from __future__ import annotations
-
-import math
 
 import torch
 from torch import nn
 
-from .. import classifier, runtime
 from ..checks import non_negative, positive, positive_int
-from ..experiments import experiment
-from . import frechet
-from .autoencoder import VAE, Autoencoder, VAELoss, squared_error, train_model
-from .entropy import _k, _norm, entropy_kernel, gaussian_entropy, knn_entropy
+from .autoencoder import Autoencoder, squared_error
+from .entropy import _k, _norm, entropy_kernel
 
-__all__ = ["EAE", "EAELoss", "draw_samples", "code_moments", "results_table",
-           "plot_samples", "plot_code_marginals"]
+__all__ = ["EAE", "EAELoss", "draw_samples", "code_moments", "MODELS", "TITLES"]
 
 IMAGE_DIM = 28 * 28
 
@@ -99,132 +96,8 @@ def code_moments(codes: torch.Tensor) -> dict:
     return {"mean": mean.tolist(), "var": var.tolist(), "max_abs_corr": float(corr.abs().max())}
 
 
-# -- the experiment -------------------------------------------------------------------------------
+# -- the models the chapter compares ----------------------------------------------------------
+#: the three models of the experiment ``eae-mnist``, and their titles in its tables and figures
 MODELS = ("eae", "ae-bn", "vae")
 TITLES = {"eae": "EAE (BN + entropy)", "ae-bn": "AE + BN, λ = 0", "vae": "VAE, β = 1",
           "floor": "test images, other half"}
-
-
-def _measure_codes(codes: torch.Tensor, k: int, generator: torch.Generator) -> dict:
-    """The codes' k-NN entropy estimate beside the same estimate for as many N(0, I) samples and
-    the closed form, with the Gaussian bound of their covariance and their moments."""
-    n, d = codes.shape
-    normal = torch.randn(n, d, generator=generator, dtype=torch.float64)
-    cov = torch.cov(codes.double().T)
-    return {"entropy_knn": float(knn_entropy(codes.double(), k)),
-            "entropy_knn_normal": float(knn_entropy(normal, k)),
-            "entropy_gaussian_bound": gaussian_entropy(cov),
-            "entropy_normal": 0.5 * d * math.log(2 * math.pi * math.e),
-            **{f"code_{key}": value for key, value in code_moments(codes).items()}}
-
-
-@experiment(
-    "eae-mnist",
-    quick=dict(n_train=10000, n_test=2000, hidden=[256], latent_dim=8, epochs=4, batch_size=100,
-               lr=2e-3, entropy_weight=1.0, k=1, classifier_hidden=[256, 128],
-               classifier_epochs=2, seed=0),
-    full=dict(n_train=60000, n_test=10000, hidden=[512, 256], latent_dim=8, epochs=10,
-              batch_size=100, lr=1e-3, entropy_weight=1.0, k=1, classifier_hidden=[256, 128],
-              classifier_epochs=5, seed=0),
-    metric="fid_eae",
-    description="MNIST: an entropic autoencoder (BN without scale/shift on an 8-D code, loss "
-                "||x - D(z)||^2 - lambda H(z) with the 1-NN entropy estimate), the same network "
-                "with lambda = 0, and a VAE of the same size (beta = 1). The Fréchet distance of "
-                "each one's N(0, I) samples to the test images on the last hidden layer of our own "
-                "MNIST classifier (no Inception weights offline), against the floor of two halves "
-                "of the test set; the codes' entropy estimate against N(0, I)'s; reconstruction "
-                "errors.",
-    post=7343,
-)
-def run_eae(config: dict):
-    """Train the feature classifier, the EAE, the EAE with ``lambda = 0`` and the VAE on
-    ``n_train`` MNIST images; split ``n_test`` test images in two random halves; for each model draw as many
-    samples as a half holds and measure their Fréchet distance to the first half, the second half's
-    own distance to it being the floor. The artifacts hold the models (on the CPU), the samples and
-    the test codes."""
-    runtime.seed_everything(config["seed"])
-    dev = runtime.device()
-    x_train, y_train, x_test, y_test = classifier.mnist_subset(config["n_train"],
-                                                               config["n_test"], config["seed"],
-                                                               dev)
-    feature_net = frechet.feature_classifier(
-        x_train, y_train, hidden=config["classifier_hidden"], epochs=config["classifier_epochs"],
-        batch_size=config["batch_size"], seed=config["seed"])
-    # random halves: MNIST's test set is ordered (its first 5,000 images are the cleaner writers)
-    order = torch.randperm(len(x_test), generator=torch.Generator().manual_seed(config["seed"])).to(dev)
-    half = len(x_test) // 2
-    reference, other = x_test[order[:half]], x_test[order[half:2 * half]]
-    hidden, d, seed = config["hidden"], config["latent_dim"], config["seed"]
-    models = {"eae": (EAE(hidden, d, seed=seed), EAELoss(config["entropy_weight"], k=config["k"])),
-              "ae-bn": (EAE(hidden, d, seed=seed), EAELoss(0.0, k=config["k"])),
-              "vae": (VAE(hidden, d, seed=seed), VAELoss(1.0))}
-    metrics = {"n_train": len(x_train), "n_test": len(x_test), "n_samples": half,
-               "classifier_test_acc": classifier.evaluate(feature_net, x_test, y_test)["acc"],
-               "fid_floor": frechet.feature_distance(feature_net, other, reference)}
-    artifacts = {"x_test": x_test.cpu(), "y_test": y_test.cpu(), "models": {}, "samples": {},
-                 "codes": {}, "histories": {}}
-    for name, (model, loss) in models.items():
-        model, rows = train_model(model, loss, config, x_train, description=TITLES[name])
-        generator = torch.Generator().manual_seed(seed + 1)
-        with torch.no_grad():
-            recon = squared_error(x_test, model.decoder(model.codes(x_test))).mean()
-            # the codes generation assumes to be N(0, I): a VAE's are the blobs' samples
-            codes = (model.sample_codes(x_test, generator=generator)[0] if name == "vae"
-                     else model.codes(x_test))
-            samples = draw_samples(model.decoder, half, d, generator)
-            m = {"recon_error": float(recon),
-                 "fid": frechet.feature_distance(feature_net, samples, reference),
-                 **_measure_codes(codes.cpu(), config["k"], generator)}
-        if name == "vae":
-            m["kl"] = rows[-1]["kl"]
-        metrics[name] = m
-        metrics[f"fid_{name.replace('-', '_')}"] = m["fid"]
-        artifacts["models"][name], artifacts["histories"][name] = model.cpu(), rows
-        artifacts["samples"][name], artifacts["codes"][name] = samples.cpu(), codes.cpu()
-    return metrics, artifacts
-
-
-def results_table(metrics: dict) -> tuple[list[str], list[list]]:
-    """``(header, rows)``: per model, the Fréchet distance of its samples (ours), the test
-    reconstruction error, and its test codes' entropy estimate beside that of as many N(0, I)
-    samples; the floor row last."""
-    if not isinstance(metrics, dict) or "fid_floor" not in metrics:
-        raise ValueError("metrics must be the metrics of the eae-mnist experiment")
-    dash = "—"
-    rows = [[TITLES[name], f"{metrics[name]['fid']:.2f}", f"{metrics[name]['recon_error']:.2f}",
-             f"{metrics[name]['entropy_knn']:.2f}", f"{metrics[name]['entropy_knn_normal']:.2f}"]
-            for name in MODELS if name in metrics]
-    rows.append([TITLES["floor"], f"{metrics['fid_floor']:.2f}", dash, dash, dash])
-    return (["model", "Fréchet distance (our features)", "test ‖x − D(E(x))‖²",
-             "codes' 1-NN entropy (nats)", "same for N(0, I) samples"], rows)
-
-
-# -- figures --------------------------------------------------------------------------------------
-def plot_samples(fig, samples: dict, *, n: int = 40, ncols: int = 10) -> None:
-    """One panel per entry of ``samples`` (name -> images n x 784): its first ``n`` images."""
-    from .. import viz
-
-    if not isinstance(samples, dict) or not samples:
-        raise ValueError("samples must be a non-empty dict of name -> images")
-    n = positive_int(n, "n")
-    for i, (name, images) in enumerate(samples.items()):
-        viz.image_grid(images[:n], ncols=ncols, ax=fig.add_subplot(1, len(samples), i + 1),
-                       title=TITLES.get(name, name))
-    fig.tight_layout()
-
-
-def plot_code_marginals(axes, codes: dict, *, coordinates=(0, 1)) -> None:
-    """For each entry of ``codes`` (name -> test codes n x d), on its own axes: the scatter of two
-    ``coordinates`` over the circles of radius 1 and 2 of N(0, I)."""
-    from matplotlib.patches import Circle
-
-    i, j = coordinates
-    if len(axes) != len(codes):
-        raise ValueError(f"give one axes per model: {len(axes)} axes for {len(codes)} models")
-    for ax, (name, z) in zip(axes, codes.items()):
-        ax.scatter(z[:, i], z[:, j], s=2, alpha=0.4, linewidths=0)
-        for radius in (1, 2):
-            ax.add_patch(Circle((0, 0), radius, fill=False, color="k", lw=1,
-                                ls="--" if radius == 2 else "-"))
-        ax.set_aspect("equal", adjustable="datalim")
-        ax.set(xlabel=f"$z_{i + 1}$", ylabel=f"$z_{j + 1}$", title=TITLES.get(name, name))

@@ -13,6 +13,8 @@ with ``psi`` the digamma function: ``V_d = pi^(d/2) / Gamma(d/2 + 1)`` for the e
 
 The estimate is built from differentiable torch operations (``torch.cdist``, a k-th smallest value),
 so ``-lambda * H`` can be added to a training loss, as the entropic autoencoder does.
+
+Serves chapters/part3-vae/entropy-autoencoder.ipynb (post 7343).
 """
 from __future__ import annotations
 

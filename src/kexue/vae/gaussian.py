@@ -10,6 +10,11 @@
 The public functions check their arguments (shapes, dtypes, finiteness); models call the unchecked
 kernels ``sample`` and ``kl_to_standard`` on every batch, since a finiteness check reads the
 tensor back to the host and would stall a GPU once per step.
+
+Serves every chapter of Part III that has a Gaussian encoder: chapters/part3-vae/vae-geometry.ipynb
+(post 7725), chapters/part3-vae/information-bottleneck.ipynb (post 6181),
+chapters/part3-vae/vae-clustering.ipynb (post 5887), chapters/part3-vae/mutual-information.ipynb
+(posts 6088 and 6024) and chapters/part3-vae/nvae.ipynb (post 7574).
 """
 from __future__ import annotations
 

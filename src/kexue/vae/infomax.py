@@ -18,8 +18,11 @@ so a weighted per-image KL, as in a VAE, stands in for the adversarial prior of 
 
 The features (the means ``mu(x)``) are judged by k-nearest-neighbour classification
 (:func:`knn_accuracy`, cosine similarity as the post's retrieval uses) and a linear probe
-(:func:`linear_probe`), beside raw pixels and an untrained encoder. The experiment is
-``infomax-mnist``.
+(:func:`linear_probe`), beside raw pixels and an untrained encoder. The experiment
+``infomax-mnist`` is in :mod:`kexue.vae.experiments.mutual_information`, its table and figure in
+:mod:`kexue.vae.figures.mutual_information`.
+
+Serves chapters/part3-vae/mutual-information.ipynb (post 6024).
 """
 from __future__ import annotations
 
@@ -28,16 +31,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from .. import classifier, runtime, train
-from ..checks import float_tensor, label_tensor, non_negative, positive, positive_int, real_number, non_negative_int
-from ..experiments import experiment
+from ..checks import float_tensor, label_tensor, non_negative, non_negative_int, positive_int, real_number
 from .gaussian import kl_to_standard, sample
-from .mutual_information import dv_bound, js_bound
+from .mutual_information import js_bound
 from .networks import check_batch
-from .vae_information import information_terms
 
 __all__ = ["InfoMaxEncoder", "DeepInfoMax", "pair_bound", "infomax_terms", "InfoMaxLoss", "PriorWarmup", "train_infomax",
-           "features", "nearest_neighbours", "knn_accuracy", "linear_probe", "run_infomax",
-           "results_table", "plot_retrieval"]
+           "features", "nearest_neighbours", "knn_accuracy", "linear_probe"]
 
 IMAGE_SIDE = 28
 METRICS = ("cosine", "euclidean")
@@ -173,9 +173,9 @@ class PriorWarmup(train.Callback):
 def train_infomax(config: dict, data: torch.Tensor) -> tuple[DeepInfoMax, list[dict]]:
     """Train a :class:`DeepInfoMax` (``channels``, ``hidden``, ``latent_dim``, ``critic_hidden``)
     with :class:`InfoMaxLoss` (``alpha``, ``beta``, ``gamma``; the prior switched on after
-    ``prior_delay`` steps by :class:`PriorWarmup`) by Adam (``lr``) for ``epochs``
-    epochs of ``batch_size`` on the rows of ``data``, seeded with ``seed``. Returns the model
-    (eval mode) and the history's rows."""
+    ``prior_delay`` steps by :class:`PriorWarmup`) by Adam (``lr``, :func:`kexue.train.fit_adam`,
+    on the caller's CPU threads) for ``epochs`` epochs of ``batch_size`` on the rows of ``data``,
+    seeded with ``seed``. Returns the model (eval mode) and the history's rows."""
     if not isinstance(config, dict):
         raise TypeError(f"config must be a dict, got {type(config).__name__}")
     keys = ("channels", "hidden", "latent_dim", "critic_hidden", "alpha", "beta", "gamma",
@@ -191,11 +191,11 @@ def train_infomax(config: dict, data: torch.Tensor) -> tuple[DeepInfoMax, list[d
     batch_size = positive_int(config["batch_size"], "batch_size")
     if batch_size < 2:
         raise ValueError("batch_size must be at least 2: negatives come from other images")
-    history = train.fit(model, train.adam(model.parameters(), positive(config["lr"], "lr")), loss,
-                        data, batch_size=min(batch_size, len(data)),
-                        epochs=positive_int(config["epochs"], "epochs"), seed=config["seed"],
-                        callbacks=[PriorWarmup(loss, config["prior_delay"])],
-                        description="Deep InfoMax")
+    history = train.fit_adam(model, loss, data, lr=config["lr"], threads=None,
+                             batch_size=min(batch_size, len(data)),
+                             epochs=positive_int(config["epochs"], "epochs"), seed=config["seed"],
+                             callbacks=[PriorWarmup(loss, config["prior_delay"])],
+                             description="Deep InfoMax")
     return model.eval(), history.rows
 
 
@@ -262,106 +262,3 @@ def linear_probe(train_features: torch.Tensor, train_labels: torch.Tensor,
                                  batch_size=batch_size, lr=lr, seed=seed,
                                  description="linear probe")
     return classifier.evaluate(model, standard(test_features), test_labels)["acc"]
-
-
-@torch.no_grad()
-def _mi_estimates(model: DeepInfoMax, x: torch.Tensor, generator: torch.Generator) -> dict:
-    """On held-out images: the two JS bounds, and the Donsker-Varadhan bound of the global
-    critic (a lower bound on I(x; z) whatever trained the critic), in batches of 500."""
-    sums = {"global_js": 0.0, "local_js": 0.0, "global_dv": 0.0}
-    parts = [p for p in x.split(500) if len(p) > 1]
-    for part in parts:
-        c, mean, log_var = model.encoder(part)
-        z = sample(mean, log_var, torch.randn(mean.shape, generator=generator).to(mean.device))
-        t_global, t_local = model.scores(c, z)
-        sums["global_js"] += float(pair_bound(t_global))
-        sums["local_js"] += float(pair_bound(t_local))
-        sums["global_dv"] += float(pair_bound(t_global, dv_bound))
-    return {k: v / len(parts) for k, v in sums.items()}
-
-
-@experiment(
-    "infomax-mnist",
-    quick=dict(n_train=6000, n_test=1000, channels=[16, 32], hidden=128, latent_dim=32,
-               critic_hidden=64, alpha=0.5, beta=1.5, gamma=0.01, prior_delay=100, lr=1e-3,
-               epochs=3,
-               batch_size=64, k=10, probe_epochs=10, seed=0),
-    full=dict(n_train=60000, n_test=10000, channels=[32, 64], hidden=256, latent_dim=64,
-              critic_hidden=256, alpha=0.5, beta=1.5, gamma=0.01, prior_delay=200, lr=1e-3,
-              epochs=3,
-              batch_size=128, k=10, probe_epochs=20, seed=0),
-    metric="knn_acc_dim",
-    description="Deep InfoMax on MNIST (conv encoder, global + local JS mutual information + a "
-                "KL prior term, no decoder, no labels): k-NN (cosine, k neighbours among the "
-                "training images) and linear-probe test accuracy of its code means, beside raw "
-                "pixels and the same encoder untrained; the JS and DV bounds on held-out images.",
-    post=6024,
-)
-def run_infomax(config: dict):
-    """Train Deep InfoMax on ``n_train`` MNIST images, then score three feature sets on the
-    first ``n_test`` test images. The artifacts hold the trained model (CPU), the images, labels
-    and features (CPU) and the training history."""
-    runtime.seed_everything(config["seed"])
-    dev = runtime.device()
-    x_train, y_train, x_test, y_test = classifier.mnist_subset(config["n_train"], config["n_test"],
-                                                               config["seed"], dev)
-    with runtime.cpu_threads(1, dev):
-        model, rows = train_infomax(config, x_train)
-        untrained = InfoMaxEncoder(config["channels"], config["hidden"], config["latent_dim"],
-                                   seed=config["seed"]).to(dev).eval()
-        sets = {"pixels": (x_train, x_test),
-                "random": (features(untrained, x_train), features(untrained, x_test)),
-                "dim": (features(model.encoder, x_train), features(model.encoder, x_test))}
-        metrics = {"n_train": len(x_train), "n_test": len(x_test), "k": config["k"]}
-        for name, (f_train, f_test) in sets.items():
-            metrics[f"knn_acc_{name}"] = knn_accuracy(f_train, y_train, f_test, y_test,
-                                                      k=config["k"])
-            metrics[f"probe_acc_{name}"] = linear_probe(f_train, y_train, f_test, y_test,
-                                                        epochs=config["probe_epochs"],
-                                                        seed=config["seed"])
-        generator = torch.Generator().manual_seed(config["seed"] + 1)
-        metrics.update(_mi_estimates(model, x_test, generator))
-        with torch.no_grad():
-            _, mean, log_var = model.encoder(x_test)
-            info = information_terms(mean, log_var, generator=generator)
-    metrics.update(prior_kl=info["mean_kl"], mixture_mi=info["mutual_information"],
-                   mixture_mi_se=info["mutual_information_se"], log_n=info["log_n"],
-                   final_train=rows[-1])
-    artifacts = {"model": model.cpu(), "history": rows, "x_train": x_train.cpu(),
-                 "y_train": y_train.cpu(), "x_test": x_test.cpu(), "y_test": y_test.cpu(),
-                 "features": {k: (a.cpu(), b.cpu()) for k, (a, b) in sets.items()}}
-    return metrics, artifacts
-
-
-def results_table(metrics: dict) -> tuple[list, list]:
-    """``(header, rows)``: k-NN and linear-probe test accuracy for each feature set."""
-    if not isinstance(metrics, dict) or "knn_acc_dim" not in metrics:
-        raise ValueError("metrics must be the metrics of the infomax-mnist experiment")
-    names = {"pixels": "raw pixels (784)", "random": "untrained encoder, μ(x)",
-             "dim": "Deep InfoMax, μ(x)"}
-    rows = [[title, f"{metrics[f'knn_acc_{n}']:.3f}", f"{metrics[f'probe_acc_{n}']:.3f}"]
-            for n, title in names.items()]
-    return ["features", f"{metrics['k']}-NN accuracy (cosine)", "linear probe accuracy"], rows
-
-
-def plot_retrieval(fig, queries: torch.Tensor, banks: dict, n_neighbours: int = 9, *,
-                   title: str | None = None) -> None:
-    """For each query image (rows), its ``n_neighbours`` nearest images of a bank by cosine
-    similarity, one panel per feature set. ``banks`` maps a panel title to
-    ``(query_features, bank_features, bank_images)``; the query is drawn first, then a gap."""
-    from .. import viz
-
-    queries = float_tensor(queries, "queries", ndim=2, nonempty=True).cpu()
-    if not isinstance(banks, dict) or not banks:
-        raise ValueError("banks must be a non-empty dict of title -> (query features, bank "
-                         "features, bank images)")
-    k = positive_int(n_neighbours, "n_neighbours")
-    blank = torch.zeros_like(queries[:1])  # white in the gray_r colour map
-    for i, (name, (q, bank, images)) in enumerate(banks.items()):
-        index = nearest_neighbours(q.cpu(), bank.cpu(), k)
-        tiles = torch.cat([torch.cat([queries[r:r + 1], blank, images.cpu()[index[r]]])
-                           for r in range(len(queries))])
-        viz.image_grid(tiles, ncols=k + 2, ax=fig.add_subplot(1, len(banks), i + 1), title=name)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()

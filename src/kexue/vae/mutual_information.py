@@ -19,6 +19,8 @@ correlation ``rho`` in each of ``dim`` independent coordinates have
 ``I = -dim / 2 * log(1 - rho^2)`` (:func:`gaussian_mi`) and the log density ratio
 :func:`gaussian_log_ratio`. :func:`estimate_mi` trains a :class:`Critic` on samples through
 ``kexue.train`` and returns the bound it reaches on held-out samples.
+
+Serves chapters/part3-vae/mutual-information.ipynb (post 6024).
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .. import runtime, train
-from ..checks import float_tensor, positive, positive_int, real_number
+from ..checks import float_tensor, positive_int, real_number
 from ..classifier import mlp
 
 __all__ = ["BOUNDS", "gaussian_mi", "correlated_gaussians", "gaussian_log_ratio", "dv_bound",
@@ -157,11 +159,9 @@ def estimate_mi(x: torch.Tensor, z: torch.Tensor, bound: str = "dv", *, x_eval=N
         raise ValueError("batch_size must be at least 2: negatives come from other pairs")
     critic = Critic(x.shape[1], z.shape[1], hidden, seed=seed).to(x.device)
     runtime.seed_everything(seed)
-    with runtime.cpu_threads(1, x.device):
-        train.fit(critic, train.adam(critic.parameters(), positive(lr, "lr")),
-                  lambda model, xb, zb: -_bound(model, bound, xb, zb), (x, z),
-                  batch_size=batch_size, steps=positive_int(steps, "steps"), seed=seed,
-                  description=f"critic ({bound})")
+    train.fit_adam(critic, lambda model, xb, zb: -_bound(model, bound, xb, zb), (x, z), lr=lr,
+                   batch_size=batch_size, steps=positive_int(steps, "steps"), seed=seed,
+                   description=f"critic ({bound})")
     critic.eval()
     with torch.no_grad():
         if bound == "infonce":

@@ -4,6 +4,11 @@
 :func:`mlp_decoder` maps z back to pixel intensities in (0, 1). Decoders are plain
 ``nn.Sequential`` stacks of ``Linear`` layers and element-wise activations, so the latent-space
 explorer can export them and run them in a web page's JavaScript.
+
+Serves chapters/part3-vae/vae-geometry.ipynb (post 7725), chapters/part3-vae/vae-clustering.ipynb
+(post 5887), chapters/part3-vae/entropy-autoencoder.ipynb (post 7343),
+chapters/part3-vae/vq-vae.ipynb (post 6760), chapters/part3-vae/mutual-information.ipynb (post 6024)
+and chapters/part3-vae/nvae.ipynb (post 7574).
 """
 from __future__ import annotations
 

@@ -16,44 +16,35 @@ so KL(q || p) = 1/2 sum_i (dmu_i^2 / sigma_i^2 + dsigma_i^2 - log dsigma_i^2 - 1
 soft-clamped Gaussian parameters, KL warm-up (:func:`kl_warmup`), spectral regularisation (the sum
 of every convolution's largest singular value by power iteration, :func:`spectral_norm`), batch
 norm statistics re-estimated before sampling (:func:`readjust_batch_norm`), and a Bernoulli decoder.
-The test log-likelihood is estimated by importance sampling (:mod:`kexue.vae.likelihood`).
+The experiment ``nvae-mnist`` (:mod:`kexue.vae.experiments.nvae`) estimates the test
+log-likelihood by importance sampling (:mod:`kexue.generative.likelihood`); the table and figures
+are in :mod:`kexue.vae.figures.nvae`.
+
+Serves chapters/part3-vae/nvae.ipynb (post 7574).
 """
 from __future__ import annotations
 
 import math
-import time
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import data, runtime
+from .. import runtime
 from ..checks import float_tensor, fraction, non_negative, positive, positive_int, real_number
-from ..experiments import Reference, experiment
-from ..train import Callback, TimeBudget, Trainer
 from ..classifier import mlp
+from ..train import Callback, TimeBudget
 from .gaussian import kl_to_standard, sample
-from .likelihood import importance_log_likelihood
 from .networks import GaussianEncoder
 
-__all__ = ["binarise", "residual_normal_kl", "soft_clamp", "SqueezeExcitation", "EncoderCell",
+__all__ = ["residual_normal_kl", "soft_clamp", "SqueezeExcitation", "EncoderCell",
            "GenerativeCell", "NVAE", "spectral_norm", "kl_warmup", "NVAELoss", "Schedule",
-           "readjust_batch_norm", "MLPVAE", "mlp_vae_loss", "run_nvae", "nll_rows", "NLL_HEADER",
-           "plot_training", "draw_samples", "plot_temperatures"]
+           "readjust_batch_norm", "MLPVAE", "mlp_vae_loss"]
 
 SIDE = 28
 
 
 # -- the pieces -----------------------------------------------------------------------------------
-def binarise(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Dynamic binarisation: each pixel intensity p in [0, 1] becomes a Bernoulli(p) draw, afresh
-    every time (so the model never sees the same binary image twice)."""
-    x = float_tensor(x, "x", nonempty=True)
-    if bool((x < 0).any()) or bool((x > 1).any()):
-        raise ValueError("x must hold intensities in [0, 1] to be binarised")
-    return torch.bernoulli(x, generator=generator)
-
-
 def residual_normal_kl(delta_mean: torch.Tensor, delta_log_scale: torch.Tensor,
                        prior_log_scale: torch.Tensor) -> torch.Tensor:
     """KL(N(mu + dmu, (sigma dsigma)^2) || N(mu, sigma^2)) per sample, summed over all but the
@@ -444,161 +435,3 @@ def mlp_vae_loss(model: MLPVAE, x: torch.Tensor):
     out = model(xb)
     recon, kl = _bernoulli_nll(out["logits"], xb), out["kl"][0]
     return (recon + kl).mean(), {"elbo": -(recon + kl).mean().detach()}
-
-
-# -- the experiment -------------------------------------------------------------------------------
-def _train(model, loss_fn, x, config, seconds, steps, lr, schedule_loss=None):
-    """Adamax (NVAE's optimiser) for ``steps`` steps or ``seconds``, whichever ends first."""
-    budget = TimeBudget(seconds)
-    opt = torch.optim.Adamax(model.parameters(), lr=lr)
-    callbacks = [budget]
-    schedule = None
-    if schedule_loss is not None:
-        schedule = Schedule(schedule_loss, steps, lr=lr,
-                            warmup_portion=config["warmup_portion"], budget=budget)
-        callbacks.append(schedule)
-    trainer = Trainer(model, opt, loss_fn, x, batch_size=config["batch_size"], seed=config["seed"],
-                      callbacks=callbacks, log_every=config["log_every"],
-                      description=type(model).__name__)
-    start = time.perf_counter()
-    history = trainer.fit(steps=steps)
-    return history, {"steps": trainer.step, "train_seconds": time.perf_counter() - start,
-                     "epochs": trainer.step / trainer.steps_per_epoch,
-                     "stopped_by_time": budget.stopped_step is not None}, schedule
-
-
-def _nll(model, x_test, k, batch_size):
-    model.eval()
-    ll = importance_log_likelihood(model.log_weight, x_test, k=k, batch_size=batch_size)
-    elbo = importance_log_likelihood(model.log_weight, x_test, k=1, batch_size=batch_size)
-    return {"nll": float(-ll.mean()), "nll_se": float(ll.std() / math.sqrt(len(ll))),
-            "test_elbo": float(elbo.mean())}
-
-
-@experiment(
-    "nvae-mnist",
-    quick=dict(n_train=10000, n_test=100, steps=50, train_seconds=7, batch_size=32, lr=1e-2,
-               warmup_portion=0.3, spectral_weight=1e-2, channels=[8, 16, 16], expansion=2,
-               latent=4, groups=2, k=10, eval_batch=1000, baseline_steps=300, baseline_lr=2e-3,
-               baseline_seconds=2.5, log_every=5, seed=0),
-    full=dict(n_train=60000, n_test=500, steps=200 * 468, train_seconds=1080, batch_size=128,
-              lr=1e-2, warmup_portion=0.3, spectral_weight=1e-2, channels=[16, 32, 32],
-              expansion=3, latent=4, groups=2, k=100, eval_batch=2000, baseline_steps=50 * 468,
-              baseline_lr=2e-3, baseline_seconds=120, log_every=20, seed=0),
-    metric="nll",
-    description="A two-scale NVAE (4 latent groups at 7x7 and 14x14, residual normal posteriors, "
-                "SE residual cells, KL warm-up, spectral regularisation) on dynamically binarised "
-                "MNIST, trained for a wall-clock budget; test NLL in nats by importance sampling "
-                "with k samples on the first n_test test images (binarised once), beside a plain "
-                "MLP VAE's.",
-    post=7574,
-    reference=Reference(value=78.01, metric="nll", where="the NVAE paper (arXiv 2007.03898), "
-                        "Table 2, dynamically binarised MNIST, quoted by post 7574's discussion"),
-)
-def run_nvae(config: dict):
-    """Train the NVAE for ``steps`` steps or ``train_seconds`` (whichever ends first; warm-up and
-    the cosine learning rate follow that progress), and a plain MLP VAE likewise; estimate both
-    test NLLs with K = ``k`` importance samples. Artifacts: the model (BN re-estimated at T = 1 is
-    left to the chapter), the histories, the KL-weight schedule."""
-    runtime.seed_everything(config["seed"])
-    dev = runtime.device()
-    images, _ = data.mnist("train")
-    pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(config["seed"]))
-    x_train = data.as_float(images[pick[:config["n_train"]]], device=dev)
-    test_images, _ = data.mnist("test")
-    x_test = binarise(data.as_float(test_images[:config["n_test"]], device=dev),
-                      torch.Generator(device=dev).manual_seed(config["seed"] + 1))
-
-    model = NVAE(channels=config["channels"], latent=config["latent"], groups=config["groups"],
-                 expansion=config["expansion"], seed=config["seed"]).to(dev)
-    loss = NVAELoss(spectral_weight=config["spectral_weight"])
-    history, info, schedule = _train(model, loss, x_train, config, config["train_seconds"],
-                                     config["steps"], config["lr"], schedule_loss=loss)
-    start = time.perf_counter()
-    nvae = _nll(model, x_test, config["k"], config["eval_batch"])
-    nvae["eval_seconds"] = time.perf_counter() - start
-
-    baseline = MLPVAE(seed=config["seed"]).to(dev)
-    base_history, base_info, _ = _train(baseline, mlp_vae_loss, x_train, config,
-                                        config["baseline_seconds"], config["baseline_steps"],
-                                        config["baseline_lr"])
-    base = {**_nll(baseline, x_test, config["k"], config["eval_batch"]), **base_info}
-
-    metrics = {"nll": nvae["nll"], "nll_se": nvae["nll_se"], "test_elbo": nvae["test_elbo"],
-               "k": config["k"], "n_test": len(x_test), **info,
-               "eval_seconds": nvae["eval_seconds"],
-               "final_train_elbo": history.rows[-1]["elbo"],
-               "parameters": sum(p.numel() for p in model.parameters()),
-               "latent_dims": config["latent"] * config["groups"] * (7 * 7 + 14 * 14),
-               "mlp_vae": base,
-               "history": {key: [row[key] for row in history.rows]
-                           for key in ("step", "elbo", "recon", "kl")}}
-    artifacts = {"model": model.cpu().eval(), "history": history.rows,
-                 "mlp_history": base_history.rows, "kl_weights": schedule.kl_weights,
-                 "x_test": x_test.cpu()}
-    return metrics, artifacts
-
-
-# -- tables and figures ---------------------------------------------------------------------------
-def nll_rows(records: dict) -> list[list]:
-    """Rows (model, profile, training, K x test images, NLL, test ELBO) of the NLL table, one
-    pair (NVAE, plain MLP VAE) per record in ``records`` (label -> a record's metrics), then the
-    NVAE paper's number."""
-    rows = []
-    for label, m in records.items():
-        for name, r in (("our NVAE", m), ("plain MLP VAE", m["mlp_vae"])):
-            secs = r["train_seconds"]
-            took = f"{secs:.0f} s" if secs < 120 else f"{secs / 60:.1f} min"
-            rows.append([name, label, f"{r['steps']} steps ({r['epochs']:.2f} epochs), {took}",
-                         f"{m['k']} × {m['n_test']}",
-                         f"{r['nll']:.1f} ± {r['nll_se']:.1f}", f"{-r['test_elbo']:.1f}"])
-    rows.append(["NVAE (Vahdat & Kautz, 2020)", "paper", "about 21 h on two V100s",
-                 "importance sampled", "78.01", "—"])
-    return rows
-
-
-NLL_HEADER = ["model", "run", "training", "K × test images", "NLL (nats)", "−ELBO (nats)"]
-
-
-def plot_training(fig, rows: list[dict], kl_weights: list[float]) -> None:
-    """Left: the training batches' negative ELBO and reconstruction term against the step; right:
-    the KL term and the warm-up weight it trained with."""
-    if not rows:
-        raise ValueError("rows must hold the training history (at least one logged row)")
-    step = [r["step"] for r in rows]
-    ax = fig.add_subplot(1, 2, 1)
-    ax.plot(step, [-r["elbo"] for r in rows], label="−ELBO = recon + KL")
-    ax.plot(step, [r["recon"] for r in rows], label="recon: −log p(x|z)")
-    ax.set(xlabel="step", ylabel="nats per image", title="training batches")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    ax = fig.add_subplot(1, 2, 2)
-    ax.plot(step, [r["kl"] for r in rows], color="C2", label="KL (all groups)")
-    ax.set(xlabel="step", ylabel="KL (nats per image)", title="KL term and its warm-up weight")
-    twin = ax.twinx()
-    twin.plot(range(1, len(kl_weights) + 1), kl_weights, color="C3", ls="--", label="KL weight β")
-    twin.set(ylabel="β", ylim=(0, 1.05))
-    ax.legend(handles=ax.get_lines() + twin.get_lines(), loc="center right")
-    fig.tight_layout()
-
-
-def draw_samples(fig, model: NVAE, temperature: float, *, n: int = 36, seed: int = 0) -> None:
-    """``n`` samples (pixel probabilities) at ``temperature``; the same seed gives the same noise
-    at every temperature, so frames differ by the temperature alone."""
-    from .. import viz
-
-    images = model.sample(n, temperature=temperature, generator=torch.Generator().manual_seed(seed))
-    viz.image_grid(images[:, 0].cpu(), ncols=int(math.sqrt(n)) or 1, ax=fig.add_subplot(1, 1, 1),
-                   title=f"samples at temperature {temperature:.2f}")
-
-
-def plot_temperatures(fig, model: NVAE, temperatures=(0.0, 0.5, 0.8, 1.0), *, n: int = 12,
-                      seed: int = 0) -> None:
-    """One row of ``n`` samples per temperature, from the same noise."""
-    from .. import viz
-
-    for i, t in enumerate(temperatures):
-        images = model.sample(n, temperature=t, generator=torch.Generator().manual_seed(seed))
-        viz.image_grid(images[:, 0].cpu(), ncols=n, ax=fig.add_subplot(len(temperatures), 1, i + 1),
-                       title=f"T = {t:g}")
-    fig.tight_layout()

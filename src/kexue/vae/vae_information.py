@@ -11,7 +11,11 @@ lies from the prior. On a data set of ``n`` images (the data distribution unifor
 aggregate posterior is the mixture of the ``n`` encoder Gaussians, so every term can be estimated
 by Monte Carlo from the encoder's means and log-variances (:func:`information_terms`). A linear
 Gaussian encoder of Gaussian data has all three in closed form (:func:`linear_gaussian_terms`).
-The experiment ``vae-information-mnist`` measures the terms on MNIST VAEs of several KL weights.
+The experiment ``vae-information-mnist`` (:mod:`kexue.vae.experiments.mutual_information`)
+measures the terms on MNIST VAEs of several KL weights; its table is in
+:mod:`kexue.vae.figures.mutual_information`.
+
+Serves chapters/part3-vae/mutual-information.ipynb (post 6088).
 """
 from __future__ import annotations
 
@@ -19,14 +23,11 @@ import math
 
 import torch
 
-from .. import classifier, runtime
-from ..checks import float_tensor, non_negative, positive_int
-from ..experiments import experiment
-from .autoencoder import (decoder_variance, log_aggregate_density, model_name, squared_error,
-                          train_autoencoder)
+from ..checks import float_tensor, positive_int
+from .autoencoder import log_aggregate_density
 from .gaussian import kl_standard_normal, log_density, reparametrise
 
-__all__ = ["information_terms", "linear_gaussian_terms", "run_vae_information", "terms_table"]
+__all__ = ["information_terms", "linear_gaussian_terms"]
 
 
 def _mean_se(values: torch.Tensor) -> tuple[float, float]:
@@ -100,68 +101,3 @@ def linear_gaussian_terms(weight: torch.Tensor, bias: torch.Tensor, log_var: tor
     return {"mean_kl": float(0.5 * (signal.trace() + b2 + log_var.exp().sum() - logdet_d - d)),
             "mutual_information": float(0.5 * (logdet_c - logdet_d)),
             "aggregate_kl": float(0.5 * (cov.trace() + b2 - logdet_c - d))}
-
-
-@experiment(
-    "vae-information-mnist",
-    quick=dict(n_train=4000, n_test=2000, hidden=[256], epochs=3, batch_size=100, lr=3e-3,
-               kl_weights=[0.25, 1.0, 4.0], samples_per_blob=2, seed=0),
-    full=dict(n_train=60000, n_test=10000, hidden=[512, 256], epochs=10, batch_size=100, lr=1e-3,
-              kl_weights=[0.25, 1.0, 4.0], samples_per_blob=4, seed=0),
-    metric="mutual_information",
-    description="MNIST VAEs with a 2-D latent and KL weights beta (1 is ||x - D(z)||^2 + KL): on "
-                "the test images, the KL term E_x KL(p(z|x) || N(0, I)) (closed form) beside its "
-                "two parts, the mutual information I(x; z) and KL(aggregate posterior || prior), "
-                "each by Monte Carlo with the mixture of the test images' Gaussians; the "
-                "headline is I(x; z) at beta = 1.",
-    post=6088,
-)
-def run_vae_information(config: dict):
-    """Train one VAE per KL weight on ``n_train`` MNIST images (``kexue.vae.autoencoder``), and
-    estimate :func:`information_terms` on the first ``n_test`` test images. The artifacts hold
-    the models (on the CPU), the test images, labels and codes."""
-    kl_weights = [non_negative(b, "every kl weight") for b in config["kl_weights"]]
-    if 1.0 not in kl_weights:
-        raise ValueError("kl_weights must include 1, the plain VAE (the headline metric)")
-    runtime.seed_everything(config["seed"])
-    dev = runtime.device()
-    x_train, _, x_test, y_test = classifier.mnist_subset(config["n_train"], config["n_test"],
-                                                         config["seed"], dev)
-    generator = torch.Generator().manual_seed(config["seed"] + 1)
-    metrics = {"kl_weights": kl_weights, "n_train": len(x_train), "n_test": len(x_test)}
-    artifacts = {"x_test": x_test.cpu(), "y_test": y_test.cpu(), "models": {}, "codes": {}}
-    for beta in kl_weights:
-        model, _ = train_autoencoder("vae", beta, config, x_train)
-        with torch.no_grad():
-            mean, log_var = model.posterior(x_test)
-            z = reparametrise(mean, log_var, noise=torch.randn(mean.shape, generator=generator)
-                              .to(mean.device))
-            terms = information_terms(mean, log_var, generator=generator,
-                                      samples_per_blob=config["samples_per_blob"])
-            terms["recon_error"] = float(squared_error(x_test, model.decoder(z)).mean())
-        if beta > 0:
-            # the loss ||x - D(z)||^2 + beta KL is 2 s^2 times a Gaussian decoder's negative ELBO
-            terms["decoder_var"] = decoder_variance(beta)
-        name = model_name(beta)
-        metrics[name] = terms
-        artifacts["models"][name] = model.cpu()
-        artifacts["codes"][name] = {"mean": mean.cpu(), "log_var": log_var.cpu()}
-    metrics["mutual_information"] = metrics[model_name(1.0)]["mutual_information"]
-    return metrics, artifacts
-
-
-def terms_table(metrics: dict) -> tuple[list, list]:
-    """``(header, rows)``: one row per KL weight, the reconstruction error, the KL term and its
-    two estimated parts with their sum (± one standard error)."""
-    if not isinstance(metrics, dict) or "kl_weights" not in metrics:
-        raise ValueError("metrics must be the metrics of the vae-information-mnist experiment")
-    rows = []
-    for beta in metrics["kl_weights"]:
-        m = metrics[model_name(beta)]
-        rows.append([f"β = {beta:g}", f"{m['recon_error']:.2f}", f"{m['mean_kl']:.3f}",
-                     f"{m['mutual_information']:.3f} ± {m['mutual_information_se']:.3f}",
-                     f"{m['aggregate_kl']:.3f} ± {m['aggregate_kl_se']:.3f}",
-                     f"{m['mutual_information'] + m['aggregate_kl']:.3f}",
-                     f"{m['residual']:+.3f} ± {m['residual_se']:.3f}", f"{m['log_n']:.2f}"])
-    return (["model", "‖x − D(z)‖²", "E KL(p(z|x) ‖ prior)", "I(x; z)", "KL(p(z) ‖ prior)",
-             "I + KL(p(z) ‖ prior)", "residual", "log n"], rows)

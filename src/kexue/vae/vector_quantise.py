@@ -14,6 +14,8 @@ encoder is kept near its codes by a commitment loss weighted by beta = 0.25:
 
 Both are means over every coordinate of every code vector, as ``F.mse_loss`` takes them.
 :func:`perplexity` and :func:`dead_codes` summarise how much of the codebook is in use.
+
+Serves chapters/part3-vae/vq-vae.ipynb (post 6760).
 """
 from __future__ import annotations
 

@@ -7,27 +7,26 @@ maps the grid of code vectors back to pixels. An image is thereby encoded as 49 
 
     |x - dec(z_e + sg(z_q - z_e))|^2 + |sg(z_e) - z_q|^2 + beta |z_e - sg(z_q)|^2,   beta = 0.25,
 
-each term a mean over its coordinates (pixels, code coordinates). :func:`run_vqvae` is the
-registered experiment ``vqvae-mnist``: it trains the VQ-VAE, then the autoregressive prior of
-:mod:`kexue.vae.code_prior` on the training images' code grids.
+each term a mean over its coordinates (pixels, code coordinates). The experiment ``vqvae-mnist``
+(:mod:`kexue.vae.experiments.vqvae`) trains the VQ-VAE, then the autoregressive prior of
+:mod:`kexue.vae.code_prior` on the training images' code grids; the figures are in
+:mod:`kexue.vae.figures.vqvae`.
+
+Serves chapters/part3-vae/vq-vae.ipynb (post 6760).
 """
 from __future__ import annotations
-
-import math
 
 import torch
 from torch import nn
 
-from .. import data, runtime, train
+from .. import train
 from ..checks import positive_int
-from ..experiments import experiment
 from ..runtime import seeded_init
 from ..train import Callback
 from .networks import check_batch
-from .vector_quantise import VectorQuantiser, _nearest, code_counts, dead_codes, perplexity
+from .vector_quantise import VectorQuantiser, _nearest, code_counts
 
-__all__ = ["VQVAE", "vqvae_loss", "RestartDeadCodes", "train_vqvae", "reconstruction_errors",
-           "run_vqvae", "plot_reconstructions", "plot_usage", "draw_code_swap"]
+__all__ = ["VQVAE", "vqvae_loss", "RestartDeadCodes", "train_vqvae", "reconstruction_errors"]
 
 SIDE, GRID = 28, 7
 
@@ -137,8 +136,8 @@ class RestartDeadCodes(Callback):
 
 
 def train_vqvae(x: torch.Tensor, config: dict, seed: int) -> tuple[VQVAE, list]:
-    """Train a :class:`VQVAE` on the rows of ``x`` with Adam through ``kexue.train``. ``config``
-    gives ``num_codes``, ``code_dim``, ``channels``, ``lr``, ``batch_size``, ``steps``,
+    """Train a :class:`VQVAE` on the rows of ``x`` with Adam through :func:`kexue.train.fit_adam`.
+    ``config`` gives ``num_codes``, ``code_dim``, ``channels``, ``lr``, ``batch_size``, ``steps``,
     ``data_init`` (start the codebook at random encoder outputs of the untrained encoder,
     rather than uniform near zero) and ``restart_every`` (0: never; n: :class:`RestartDeadCodes`
     every n steps over the first half of training). Returns the model, the history rows and
@@ -151,11 +150,9 @@ def train_vqvae(x: torch.Tensor, config: dict, seed: int) -> tuple[VQVAE, list]:
         model.quantiser.init_from(z_e, generator=torch.Generator().manual_seed(seed))
     restart = [RestartDeadCodes(x, every=config["restart_every"], until=config["steps"] // 2,
                                 seed=seed)] if config["restart_every"] else []
-    with runtime.cpu_threads(1, x.device):
-        history = train.fit(model, train.adam(model.parameters(), config["lr"]), vqvae_loss, x,
-                            batch_size=config["batch_size"], steps=config["steps"], seed=seed,
-                            callbacks=restart, log_every=config.get("log_every"),
-                            description="VQ-VAE")
+    history = train.fit_adam(model, vqvae_loss, x, lr=config["lr"], batch_size=config["batch_size"],
+                             steps=config["steps"], seed=seed, callbacks=restart,
+                             log_every=config.get("log_every"), description="VQ-VAE")
     return model.eval(), history.rows, (restart[0].restarted if restart else [])
 
 
@@ -171,127 +168,3 @@ def reconstruction_errors(model: VQVAE, x: torch.Tensor, *, batch_size: int = 20
         sq += float((recon - xb).square().sum())
         bce += float(-(xb * recon.log() + (1 - xb) * (1 - recon).log()).sum())
     return {"mse_per_pixel": sq / x.numel(), "mse_per_image": sq / len(x), "bce_per_image": bce / len(x)}
-
-
-def run_vqvae(config: dict):
-    """Train the VQ-VAE on the first ``n_train`` MNIST training images, score its test-set
-    reconstructions and code usage, then train the code prior on the training code grids and
-    score its test negative log-likelihood per grid, beside two baselines (uniform codes, and
-    independent codes with each position's own smoothed frequencies). With ``plain_run``, also
-    train the same VQ-VAE without the data start and the restarts, and score it the same way."""
-    import time
-
-    from . import code_prior
-
-    dev = runtime.device()
-    seed = config["seed"]
-    runtime.seed_everything(seed)
-    (images, _), (test_images, test_labels) = data.mnist("train"), data.mnist("test")
-    x = data.as_float(images[:config["n_train"]], device=dev)
-    x_test = data.as_float(test_images, device=dev)
-    start = time.perf_counter()
-    model, rows, restarted = train_vqvae(x, config, seed)
-    vq_time = time.perf_counter() - start
-    metrics = {f"test_{k}": v for k, v in reconstruction_errors(model, x_test).items()}
-    test_codes, train_codes = model.codes(x_test), model.codes(x)
-    counts = code_counts(test_codes, model.num_codes)
-    metrics.update(test_perplexity=perplexity(counts), test_dead_codes=dead_codes(counts),
-                   train_dead_codes=dead_codes(code_counts(train_codes, model.num_codes)),
-                   test_code_counts=counts.tolist(), num_codes=model.num_codes,
-                   vqvae_history=[{k: r[k] for k in ("step", "loss", "recon", "codebook",
-                                                     "commitment")} for r in rows],
-                   codes_restarted=restarted, vqvae_train_s=vq_time)
-    if config["plain_run"]:   # the paper's recipe: codebook uniform near zero, no restarts
-        plain, _, _ = train_vqvae(x, {**config, "data_init": False, "restart_every": 0}, seed)
-        plain_counts = code_counts(plain.codes(x_test), plain.num_codes)
-        metrics["plain"] = {"test_mse_per_pixel": reconstruction_errors(plain, x_test)["mse_per_pixel"],
-                            "test_perplexity": perplexity(plain_counts),
-                            "test_dead_codes": dead_codes(plain_counts)}
-    start = time.perf_counter()
-    prior, prior_rows = code_prior.train_prior(train_codes, model.num_codes, config, seed)
-    metrics["prior_train_s"] = time.perf_counter() - start
-    nll = float(prior.nll(test_codes).mean())
-    metrics.update(
-        prior_test_nll_nats=nll, prior_test_nll_bits=nll / math.log(2),
-        uniform_nll_nats=GRID * GRID * math.log(model.num_codes),
-        position_nll_nats=float(code_prior.position_baseline_nll(train_codes, test_codes,
-                                                                  model.num_codes).mean()),
-        prior_history=[{k: r[k] for k in ("step", "loss")} for r in prior_rows])
-    artifacts = {"model": model.cpu(), "prior": prior.cpu(), "x_test": x_test.cpu(),
-                 "y_test": test_labels, "test_codes": test_codes.cpu()}
-    return metrics, artifacts
-
-
-experiment(
-    "vqvae-mnist", post=6760, metric="test_mse_per_pixel",
-    quick=dict(n_train=10000, num_codes=64, code_dim=16, channels=16, lr=2e-3, batch_size=64,
-               steps=160, data_init=True, restart_every=20, seed=0, log_every=20, plain_run=False,
-               prior_width=32, prior_heads=2, prior_layers=2, prior_lr=3e-3,
-               prior_batch_size=32, prior_steps=150),
-    full=dict(n_train=60000, num_codes=64, code_dim=16, channels=32, lr=1e-3, batch_size=128,
-              steps=1800, data_init=True, restart_every=100, seed=0, log_every=100, plain_run=True,
-              prior_width=64, prior_heads=4, prior_layers=2, prior_lr=1e-3,
-              prior_batch_size=128, prior_steps=1500),
-    description="A convolutional VQ-VAE on MNIST (a 7x7 grid of codes from a 64-entry codebook, "
-                "beta = 0.25) and a causal self-attention prior over the 49 codes: test "
-                "reconstruction error (mean squared error per pixel, per image, and BCE per "
-                "image), code perplexity and dead codes on the test set, and the prior's test "
-                "negative log-likelihood per code grid beside uniform and per-position baselines.",
-)(run_vqvae)
-
-
-# -- figures ---------------------------------------------------------------------------------------
-def plot_reconstructions(fig, model: VQVAE, x: torch.Tensor, *, n: int = 12, title: str | None = None):
-    """Two rows: ``n`` images of ``x`` and their reconstructions from the code grid."""
-    from ..viz import image_grid
-
-    x = check_batch(x[:n], SIDE * SIDE)
-    with torch.no_grad():
-        recon = model(x)["recon"]
-    ax = fig.add_subplot(1, 1, 1)
-    image_grid(torch.cat([x, recon]).cpu(), ncols=len(x), ax=ax, title=title)
-    for row, name in enumerate(("input", "decoded")):
-        ax.text(-2, row * 29 + 14, name, ha="right", va="center", fontsize=8)
-    return ax
-
-
-def plot_usage(ax, counts, *, title: str | None = None):
-    """A bar per code, sorted by use: the share of the test set's grid cells it takes."""
-    import numpy as np
-
-    counts = np.asarray(counts, dtype=float)
-    order = np.argsort(-counts, kind="stable")
-    share = counts[order] / counts.sum()
-    ax.bar(np.arange(len(counts)), share, width=0.9, color="C0")
-    ax.axhline(1 / len(counts), color="C3", lw=1, ls="--", label="uniform use, 1/K")
-    ax.set_xlabel("code, sorted by use")
-    ax.set_ylabel("share of grid cells")
-    ax.legend()
-    if title:
-        ax.set_title(title)
-    return ax
-
-
-def draw_code_swap(fig, model: VQVAE, image: torch.Tensor, *, cell: float, code: float):
-    """The SliderFigure frame: ``image`` (784,), its decoded code grid, and the decoding after
-    the code at raster position ``cell`` (0..48) is replaced by ``code``; the cell is outlined."""
-    from matplotlib.patches import Rectangle
-
-    cell, code = int(round(cell)), int(round(code))
-    if not 0 <= cell < GRID * GRID:
-        raise ValueError(f"cell must be in [0, {GRID * GRID}), got {cell}")
-    if not 0 <= code < model.num_codes:
-        raise ValueError(f"code must be in [0, {model.num_codes}), got {code}")
-    grid = model.codes(image.reshape(1, -1))
-    edited = grid.clone()
-    edited.view(-1)[cell] = code
-    pictures = torch.cat([image.reshape(1, -1), model.decode_codes(grid), model.decode_codes(edited)])
-    r, c = divmod(cell, GRID)
-    titles = ("input", f"decoded (code {int(grid.view(-1)[cell])} here)", f"code {code} at ({r}, {c})")
-    for k, (picture, name) in enumerate(zip(pictures, titles)):
-        ax = fig.add_subplot(1, 3, k + 1)
-        ax.imshow(picture.reshape(SIDE, SIDE).detach().cpu().numpy(), cmap="gray_r", vmin=0, vmax=1)
-        ax.add_patch(Rectangle((c * 4 - 0.5, r * 4 - 0.5), 4, 4, fill=False, color="C3", lw=1.5))
-        ax.set_title(name, fontsize=9)
-        ax.set_axis_off()
-    return fig

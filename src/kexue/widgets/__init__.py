@@ -3,13 +3,10 @@
 
 * :class:`Slider`, :class:`SliderFigure` (``slider_figure``): a matplotlib figure redrawn as
   sliders move; the static view holds every frame of the slider grid.
-* :func:`optimiser_playground` (``optimiser_playground``): SGD, momentum, RMSprop and Adam on a
-  2-D loss surface; the static view runs the update rules in the page's JavaScript.
 * :func:`latent_explorer` (``latent_explorer``): pick a latent code z (a 2-D pad, cluster means,
   sliders) and see the decoder's image of it; the static view runs the decoder in JavaScript.
 """
 from .latent_explorer import latent_explorer
-from .optimiser_playground import optimiser_playground
 from .slider_figure import Slider, SliderFigure
 
-__all__ = ["Slider", "SliderFigure", "latent_explorer", "optimiser_playground"]
+__all__ = ["Slider", "SliderFigure", "latent_explorer"]

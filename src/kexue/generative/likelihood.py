@@ -14,6 +14,9 @@ with a stable logsumexp, so weights of order -1e4 nats (a 784-pixel image) do no
 
 The estimate is generic: a model supplies ``log_weight(x)``, which draws one z ~ q(z|x) per row
 of ``x`` and returns the log weights, one per row.
+
+Serves chapters/part3-vae/nvae.ipynb (post 7574), and any chapter that scores a latent-variable
+model by its likelihood.
 """
 from __future__ import annotations
 

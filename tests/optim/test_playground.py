@@ -15,8 +15,16 @@ from PIL import Image
 
 import kexue as kx
 from kexue.optim import surfaces
-from kexue.widgets.optimiser_playground import (
-    DEFAULT_LR, GRIDS, OPTIMISERS, UPDATE_RULES_JS, is_far, optimiser_playground, trajectories, trajectory)
+from kexue.optim.figures.playground import (
+    DEFAULT_LR,
+    GRIDS,
+    OPTIMISERS,
+    UPDATE_RULES_JS,
+    is_far,
+    optimiser_playground,
+    trajectories,
+    trajectory,
+)
 
 NAMES = sorted(surfaces.SURFACES)
 #: The static view's size bound: three palette PNGs and the page code (measured: about 120 kB).
@@ -205,7 +213,7 @@ def test_trajectories_refuse_bad_arguments():
 
 # -- the live view -----------------------------------------------------------------------------
 def test_bundle_offers_the_static_view_and_the_live_widget():
-    assert kx.widgets.optimiser_playground is optimiser_playground
+    assert kx.optim.figures.playground.optimiser_playground is optimiser_playground
     pg = optimiser_playground("himmelblau", steps=10)
     bundle = pg._repr_mimebundle_()
     assert 'data-kind="optimiser-playground"' in bundle["text/html"]

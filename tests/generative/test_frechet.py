@@ -1,11 +1,10 @@
-"""The Fréchet distance of kexue.vae.frechet and its classifier features."""
+"""The Fréchet distance of kexue.generative.frechet and its classifier features."""
 import numpy as np
 import pytest
 import scipy.linalg
 import torch
 
-from kexue import classifier
-from kexue.vae import frechet
+from kexue.generative import frechet
 
 
 def _spd(p, seed):

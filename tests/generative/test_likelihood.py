@@ -1,4 +1,4 @@
-"""Tests for kexue.vae.likelihood, the importance-sampled log-likelihood, on a linear-Gaussian model
+"""Tests for kexue.generative.likelihood, the importance-sampled log-likelihood, on a linear-Gaussian model
 whose log p(x), posterior and ELBO are known in closed form:
 
     z ~ N(0, I_d),   x | z ~ N(W z + b, s^2 I_D),   so   x ~ N(b, W W^T + s^2 I).
@@ -13,7 +13,7 @@ import torch
 from scipy import special, stats
 from torch import distributions as D
 
-from kexue.vae.likelihood import importance_log_likelihood, log_mean_exp
+from kexue.generative.likelihood import importance_log_likelihood, log_mean_exp
 
 F64 = torch.float64
 d, D_X, S = 2, 3, 0.5

@@ -1,16 +1,14 @@
-"""Custom layers: hand-written backward passes against gradcheck and autograd, forward hooks,
-schedules, the early-stopping replay, and the chapter's MNIST run."""
+"""Tests for kexue.optim.layers: hand-written backward passes against gradcheck and autograd,
+forward hooks, schedules and the early-stopping replay. (The chapter's MNIST run is tested in
+test_experiments.py, its figures in test_figures.py.)"""
 import math
 
-import matplotlib
 import pytest
 import torch
 from torch.autograd import gradcheck, gradgradcheck
 from torch.nn import functional as F
 
-from kexue import layers
-
-matplotlib.use("Agg")
+from kexue.optim import layers
 
 
 def randn(*shape, seed=0, dtype=torch.float64):
@@ -275,80 +273,3 @@ def test_replay_early_stopping_and_its_input():
         layers.replay_early_stopping([], patience=1)
     with pytest.raises(TypeError, match="values must be numbers"):
         layers.replay_early_stopping(["a"], patience=1)
-
-
-# -- the MNIST run ---------------------------------------------------------------------------------
-TINY = dict(n_train=512, n_val=256, n_test=256, hidden=32, batch_size=64, steps=120, warmup=10,
-            lr=0.1, lr_floor=0.0, ema_decay=0.9, eval_every=10, monitor="val_acc", patience=3,
-            seed=0)
-
-
-@pytest.fixture(scope="module")
-def tiny_record():
-    from kexue import experiments
-
-    return experiments.run("mnist-callbacks", "quick", **TINY)
-
-
-def test_mnist_run_reports_consistent_numbers(tiny_record):
-    m, a = tiny_record.metrics, tiny_record.artifacts
-    assert m["best_checkpoint_matches"] is True
-    rows = {r["step"]: r for r in a["rows"]}
-    best = max(a["rows"], key=lambda r: r["val_acc"])  # the first of the highest
-    assert m["best_step"] == best["step"] and m["monitor_best"] == best["val_acc"]
-    # the weights early stopping restored score on the test set what the run recorded for them
-    assert m["test_acc_best"] == pytest.approx(rows[m["best_step"]]["test_acc"], abs=1e-6)
-    assert m["steps_run"] == (m["stopped_step"] or TINY["steps"])
-    assert len(a["lr"]) == m["steps_run"] and a["lr"][TINY["warmup"] - 1] == pytest.approx(0.1)
-    assert m["test_acc_ema"] > 0.5 and m["test_acc_last"] > 0.5  # it learned (chance is 0.1)
-    assert all(b > 0 for b in m["beta"])
-
-
-def test_ema_advantage_averages_the_gaps_by_phase():
-    rows = [{"step": t, "val_acc": 0.5, "ema_val_acc": 0.5 + g, "val_loss": 1.0, "ema_val_loss": 1.0 - g}
-            for t, g in [(1, -0.2), (2, -0.1), (5, 0.04), (6, 0.02), (9, 0.0)]]
-    art = {"rows": rows, "config": {"ema_decay": 0.5}, "lr_steps": list(range(1, 10)),
-           "lr": [1.0, 1.0, 1.0, 1.0, 0.9, 0.6, 0.4, 0.2, 0.1]}
-    # 0.5^t > 0.2 for t <= 2; then the rate is above 0.5 at steps 5 and 6, below at step 9
-    phases = layers.ema_advantage(art, start_weight=0.2)
-    assert [(p["evaluations"], p["steps"]) for p in phases] == [(2, (1, 2)), (2, (5, 6)), (1, (9, 9))]
-    assert [p["acc"] for p in phases] == pytest.approx([-0.15, 0.03, 0.0])
-    assert [p["loss"] for p in phases] == pytest.approx([0.15, -0.03, 0.0])
-    with pytest.raises(ValueError, match="start_weight must be positive"):
-        layers.ema_advantage(art, start_weight=0)
-
-
-def test_mnist_figures_and_explorer(tiny_record):
-    import matplotlib.pyplot as plt
-
-    fig = plt.figure()
-    layers.plot_run(tiny_record.artifacts, fig)
-    assert len(fig.axes) == 3 and fig.axes[0].get_xlabel() == "step"
-    fig = plt.figure()
-    a = tiny_record.artifacts
-    mins = layers.plot_activations(a["model"], a["x_test"], fig)
-    assert len(fig.axes) == 2 and sorted(mins) == ["1", "3"]
-    assert all(v["min"] >= v["bound"] - 1e-6 for v in mins.values())  # never below Swish's minimum
-    plt.close("all")
-    widget = layers.explore_patience(a, patiences=[1, 2, 3])
-    assert widget.sliders[0].grid == [1.0, 2.0, 3.0]
-    frame = widget.figure(patience=2)
-    assert len(frame.axes) == 2 and "test acc" in frame.axes[0].get_title()
-
-
-def test_resume_check_on_mnist_is_exact(tmp_path):
-    config = {**TINY, "steps": 60, "n_train": 256}
-    result = layers.resume_check(config, 25, tmp_path)
-    assert result["checkpoint_step"] == 25
-    assert result["weights"] == 0.0 and result["ema"] == 0.0
-    assert result["evaluations_equal"] and result["lr_equal"]
-    assert result["steps"][0] == result["steps"][1]
-    with pytest.raises(ValueError, match="before the last step"):
-        layers.resume_check(config, 60, tmp_path)
-
-
-def test_splits_reject_more_images_than_mnist_has():
-    from kexue import experiments
-
-    with pytest.raises(ValueError, match="MNIST has 60000 training images; 60500 were asked for"):
-        experiments.run("mnist-callbacks", "quick", n_train=59_500, n_val=1000)

@@ -13,6 +13,9 @@ each other, not with published FIDs.
 
 ``tr (S1 S2)^(1/2)`` is computed as the sum of the square roots of the eigenvalues of the symmetric
 matrix ``S1^(1/2) S2 S1^(1/2)``, which has the same eigenvalues as ``S1 S2``.
+
+Serves chapters/part3-vae/entropy-autoencoder.ipynb (post 7343), and any chapter that compares a
+generative model's samples with data.
 """
 from __future__ import annotations
 

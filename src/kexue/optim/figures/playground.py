@@ -23,6 +23,8 @@ Two views through one object (:class:`kexue.widgets._views.TwoViews`):
 
 A path stops where it diverges: at the first point that is not finite or lies more than
 :data:`FAR` half-widths from the centre of the surface's view box.
+
+Serves chapters/part2-optimisation/adaptive-learning-rates.ipynb (post 6234).
 """
 from __future__ import annotations
 
@@ -36,10 +38,10 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from ..checks import positive, positive_int, real_number
-from ..optim import surfaces as _surfaces
-from ._views import TwoViews, palette_png_base64
-from .slider_figure import Slider
+from ...checks import positive, positive_int, real_number
+from ...widgets._views import TwoViews, palette_png_base64
+from ...widgets.slider_figure import Slider
+from .. import surfaces as _surfaces
 
 #: The optimisers, in drawing order: key -> (label, colour).
 OPTIMISERS = {

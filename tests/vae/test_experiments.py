@@ -1,0 +1,161 @@
+"""The experiments of Part III (kexue.vae.experiments): each driver on a small configuration, its
+metrics and artifacts, its bad input, the helpers it loads data with; the benchmark's wiring
+(python -m kexue bench vae-cluster); and the NVAE's quick profile, bounded by steps, giving the
+same numbers every time."""
+import pytest
+import torch
+
+import kexue as kx
+from kexue import bench
+from kexue.vae.experiments import bottleneck as vib_exp
+from kexue.vae.experiments import clustering as cluster_exp
+from kexue.vae.experiments import mutual_information as mi_exp
+
+
+# -- vib-fashion ---------------------------------------------------------------------------------
+def test_experiment_reports_every_beta_and_sigma(vib_record):
+    m, a = vib_record.metrics, vib_record.artifacts
+    assert vib_record.post == 6181 and m["betas"] == vib_record.config["betas"] == [0.0, 1e-2, 1e-1]
+    assert len(m["acc"]) == 3 and all(len(row) == 2 for row in m["acc"])
+    assert m["test_acc_vib"] == m["acc"][2][0] and m["test_acc_plain"] == m["acc"][0][0]
+    assert m["acc"] == m["acc_per_seed"][0] and m["evaluated_on"] == "test"
+    assert all(20 < acc <= 100 for row in m["acc"] for acc in row)  # above chance (10%)
+    assert m["kl_nats"][0] is None and m["kl_nats"][1] > m["kl_nats"][2] > 0
+    assert m["kl_nats"][1] == pytest.approx(float(a["kl"][1].sum()))
+    assert a["models"][0].bottleneck is None and a["models"][1].bottleneck is not None
+    assert [r["ce"] for r in a["rows"][0]][-1] < [r["ce"] for r in a["rows"][0]][0]
+    with pytest.raises(ValueError, match="headline_beta must be one of the positive betas"):
+        kx.experiments.run("vib-fashion", "quick", **dict(vib_record.config, headline_beta=0.0))
+
+
+def test_validation_images_are_held_out_from_training():
+    x, y, x_val, y_val = vib_exp._fashion(300, 100, 500, 0, "cpu")
+    assert x.shape == (300, 784) and x_val.shape == (100, 784) and y_val.shape == (100,)
+    pixels = lambda images: [tuple(row.tolist()) for row in (images * 255).round().to(torch.uint8)]
+    assert not set(pixels(x)) & set(pixels(x_val))
+    _, _, x_test, _ = vib_exp._fashion(300, 100, 0, 0, "cpu")
+    test_images = kx.data.fashion_mnist("test")[0][:100]
+    assert torch.equal(x_test, kx.data.as_float(test_images, device="cpu"))
+    with pytest.raises(ValueError, match="only 59500 training images are left"):
+        vib_exp._fashion(59600, 10, 500, 0, "cpu")
+
+
+# -- vae-geometry-mnist --------------------------------------------------------------------------
+def test_experiment_reports_every_model_and_the_kl_chain(geometry_record):
+    m = geometry_record.metrics
+    assert m["prior_to_aggregate_kl"] == m["vae-1"]["prior_to_aggregate_kl"]
+    assert set(geometry_record.artifacts["models"]) == {"ae", "vae-0.5", "vae-1"}
+    assert "kl" not in m["ae"] and m["ae"]["moment_kl_to_prior"] > 0
+    for name in ("vae-0.5", "vae-1"):
+        v = m[name]
+        # mean KL >= KL(aggregate || prior) >= moment-matched KL, up to Monte-Carlo error
+        aggregate, se = v["aggregate_to_prior_kl"], v["aggregate_to_prior_kl_se"]
+        assert v["kl"] > aggregate - 5 * se and aggregate + 5 * se > v["moment_kl_to_prior"]
+        assert v["elbo_gap_mean"] >= 0 and v["edge_mass_max"] < 1e-3
+        assert v["recon_error_sampled"] >= 0
+    codes = geometry_record.artifacts["codes"]
+    assert codes["ae"]["log_var"] is None and codes["vae-1"]["log_var"].shape == (200, 2)
+    with pytest.raises(ValueError, match="kl_weights must include 1"):
+        kx.experiments.run("vae-geometry-mnist", n_train=100, n_test=50, hidden=[8], epochs=1,
+                           kl_weights=[0.5])
+
+
+# -- vae-cluster-mnist, vae-cluster-fashion and the benchmark ------------------------------------
+def test_run_clustering_on_a_tiny_config(clustering_run):
+    """The experiment's plumbing on 400 images: per-seed scores and their spread, the baselines,
+    the post-recipe run, the artifacts."""
+    metrics, artifacts = clustering_run
+    assert [r["seed"] for r in metrics["runs"]] == [0, 1]
+    per_seed = [r["majority_acc"] for r in metrics["runs"]]
+    assert metrics["majority_acc"]["per_seed"] == per_seed
+    assert metrics["majority_acc"]["min"] <= metrics["test_acc"] <= metrics["majority_acc"]["max"]
+    for name in ("kmeans_pixels", "kmeans_vae", "gmm_vae"):
+        assert 0.1 <= metrics[name]["hungarian_acc"]["median"] <= 1
+    assert metrics["post_recipe"]["seed"] == 0
+    assert artifacts["clusters"].shape == (10000,) and artifacts["x_test"].shape == (10000, 784)
+
+
+def test_load_images_names_the_datasets():
+    with pytest.raises(ValueError, match="dataset"):
+        cluster_exp.load_images("cifar", 10, "cpu")
+
+
+def test_steps_per_second_times_only_the_requested_steps():
+    calls = []
+    rate = bench.steps_per_second(calls.append, 40, sync=lambda: None, warmup=3)
+    assert calls == [3, 40] and rate > 0
+
+
+def test_unknown_benchmark_is_named():
+    with pytest.raises(KeyError, match="vae-cluster"):
+        bench.get("vae-clusters")
+
+
+def test_bench_command_prints_the_ratio(capsys):
+    from kexue.__main__ import main
+
+    assert main(["bench", "vae-cluster", "--steps", "3", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "ours / reference:" in out and '"ratio"' in out
+
+
+# -- vqvae-mnist ---------------------------------------------------------------------------------
+def test_registered_quick_run_is_consistent():
+    exp = kx.experiments.get("vqvae-mnist")
+    assert exp.config("quick")["steps"] < exp.config("full")["steps"]
+    record = kx.experiments.run("vqvae-mnist", "quick", n_train=1000, steps=30, restart_every=10,
+                                prior_steps=20, channels=8)
+    m = record.metrics
+    assert sum(m["test_code_counts"]) == 10000 * 49
+    assert m["test_dead_codes"] == sum(c == 0 for c in m["test_code_counts"])
+    assert 1 <= m["test_perplexity"] <= 64 - m["test_dead_codes"]
+    assert m["prior_test_nll_bits"] == pytest.approx(m["prior_test_nll_nats"] / 0.6931471805599453)
+
+
+# -- nvae-mnist ----------------------------------------------------------------------------------
+def test_nvae_experiment_runs_end_to_end_on_a_tiny_config(nvae_record):
+    record = nvae_record
+    m = record.metrics
+    assert m["k"] == 3 and m["n_test"] == 6 and m["steps"] == 4
+    # untrained, but both estimates must be finite, positive numbers of nats
+    assert 0 < m["nll"] < 2000 and 0 < -m["test_elbo"] < 2000
+    assert m["latent_dims"] == 4 * 2 * (49 + 196)
+    assert len(record.artifacts["kl_weights"]) == 4
+
+
+def test_quick_profiles_have_no_wall_clock_budget():
+    """A configuration key ending in ``_seconds`` is a wall-clock budget: every quick profile of
+    Part III leaves it None, so its step counts and numbers are the same on every machine; the
+    NVAE's full profile keeps its budgets."""
+    for name in ("vib-fashion", "vae-geometry-mnist", "vae-cluster-mnist", "vae-cluster-fashion",
+                 "vqvae-mnist", "eae-mnist", "nvae-mnist", "infomax-mnist", "vae-information-mnist"):
+        quick = kx.experiments.get(name).config("quick")
+        assert all(quick[k] is None for k in quick if k.endswith("_seconds")), name
+    full = kx.experiments.get("nvae-mnist").config("full")
+    assert full["train_seconds"] > 0 and full["baseline_seconds"] > 0
+
+
+def test_nvae_runs_bounded_by_steps_repeat_exactly(nvae_record):
+    """Without a time budget both models train for exactly their steps, the warm-up follows the
+    steps alone, and a second run gives the same metrics (all but the measured seconds)."""
+    m = nvae_record.metrics
+    assert m["steps"] == 4 and m["mlp_vae"]["steps"] == 4
+    assert not m["stopped_by_time"] and not m["mlp_vae"]["stopped_by_time"]
+    # the KL weight each step trained with: warm-up over the first 30% of the 4 steps
+    assert nvae_record.artifacts["kl_weights"] == [1e-4, pytest.approx(0.25 / 0.3), 1.0, 1.0]
+    again = kx.experiments.run("nvae-mnist", "quick", **{k: nvae_record.config[k] for k in (
+        "n_train", "n_test", "steps", "baseline_steps", "k", "log_every", "channels")})
+
+    def timeless(metrics):
+        return {k: timeless(v) if isinstance(v, dict) else v for k, v in metrics.items()
+                if "seconds" not in k}
+
+    assert timeless(again.metrics) == timeless(m)
+
+
+# -- vae-information-mnist and infomax-mnist ----------------------------------------------------
+def test_vae_information_registration_and_bad_input():
+    exp = kx.experiments.REGISTRY["vae-information-mnist"]
+    assert exp.post == 6088 and 1.0 in exp.quick["kl_weights"]
+    with pytest.raises(ValueError, match="kl_weights must include 1"):
+        mi_exp.run_vae_information(dict(kl_weights=[0.5]))
