@@ -126,3 +126,19 @@ def test_profile_note_links_a_committed_record():
         pytest.skip("no committed records")
     note = notebook.profile_note(records[0].stem).data
     assert "[Reproduced results](../../appendix/results.md)" in note
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_chapter_says_what_it_builds_on_with_links_that_resolve(path):
+    """The intro names the chapters it builds on (or says it builds on none), linked, so a reader
+    can go back; every link is to a chapter of the book, listed in the table of contents."""
+    intro = nbformat.read(path, as_version=4).cells[1].source
+    line = next((ln for ln in intro.splitlines() if ln.startswith("**Builds on:**")), None)
+    assert line is not None, f"{path.name}: no '**Builds on:**' line in the intro"
+    links = re.findall(r"\]\(([^)]+\.ipynb)\)", line)
+    assert links or "nothing earlier" in line, f"{path.name}: {line}"
+    listed = set(toc_files())
+    for link in links:
+        target = (path.parent / link).resolve()
+        assert target.exists(), f"{path.name} links {link}, which does not exist"
+        assert target.relative_to(ROOT).with_suffix("").as_posix() in listed, link
