@@ -1,5 +1,11 @@
-"""The book's Sphinx extension: the source digest that drops stale notebook caches."""
+"""The book's Sphinx extension: the source digest that drops stale notebook caches, the results
+appendix, the widget state left out of pages."""
+import json
+from pathlib import Path
+
 from kexue import sphinx as ext
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_digest_changes_with_content_and_names_but_not_caches(tmp_path):
@@ -64,3 +70,44 @@ def test_cache_is_dropped_when_the_package_changes_and_stamped_only_after_succes
     app = FakeApp(tmp_path)
     ext._drop_stale_cache(app)
     assert app.kexue_source_changed and not cache.exists()
+
+
+def test_results_rows_list_every_registered_experiment_with_or_without_a_record(tmp_path):
+    from kexue.sphinx import results_rows
+
+    record = {"experiment": "a-b", "metric": "acc", "metrics": {"acc": 0.5}, "reference": None,
+              "profile": "full", "provenance": {"device_name": "cpu", "date": "2026-12-06T00:00"},
+              "wall_time_s": 3.0}
+    (tmp_path / "a-b.json").write_text(json.dumps(record))
+    rows = results_rows(tmp_path, ["a-b", "c-d"])
+    assert [r[0] for r in rows] == ["a-b", "c-d"]
+    assert rows[0][2] == "0.5" and rows[1][2] == "no record yet"
+
+
+def test_the_appendix_covers_exactly_the_registered_experiments():
+    """Every registered experiment has a row; every committed record belongs to one."""
+    from kexue import experiments
+    from kexue.sphinx import results_rows
+
+    rows = results_rows(ROOT / "results", experiments.names())
+    assert [r[0] for r in rows] == experiments.names()
+    missing = [r[0] for r in rows if r[2] == "no record yet"]
+    assert not missing, f"registered experiments without a full record in results/: {missing}"
+
+
+def test_widget_state_is_dropped_and_nothing_else():
+    from types import SimpleNamespace
+
+    from kexue.sphinx import _drop_widget_state
+
+    js = {"ipywidgets_state": (None, {}), "other": ("x.js", {})}
+    env = SimpleNamespace(docname="doc", nb_metadata={"doc": {"js_files": js}})
+    _drop_widget_state(SimpleNamespace(env=env), None)
+    assert js == {"other": ("x.js", {})}
+
+
+def test_kernels_are_started_with_an_encrypted_transport():
+    from jupyter_client.manager import KernelManager
+
+    assert ext.encrypt_kernel_transport()
+    assert KernelManager().transport_encryption == "auto"

@@ -3,8 +3,13 @@
 * Drops the notebook execution cache, and marks every notebook for re-reading, when anything
   under ``src/kexue`` changed since the last build: jupyter-cache keys on a notebook's own code
   cells and would otherwise keep outputs computed by an older package.
-* ``{kexue-results}``: a table of every record in ``results/*.json`` (our number beside the post's).
+* ``{kexue-results}``: a table of every registered experiment, with its record in
+  ``results/NAME.json`` (our number beside the post's) or a visible "no record yet".
+* Drops the ipywidgets state that notebook execution stores in each notebook: the book shows the
+  static view of every kexue widget, which needs none of it (about 90 kB per explorer page).
 * Removes repeated <script> entries from pages (a jupyter-book 1.x / Sphinx 7.4 quirk).
+* Has the kernels that execute the notebooks talk to the build over encrypted sockets (CurveZMQ
+  keys provisioned by the kernel manager), so ipykernel does not warn at every kernel start.
 * After the build: prints each notebook's execution time and writes them to
   ``_build/execution_times.json`` (the budget test reads it).
 """
@@ -82,19 +87,37 @@ def _fmt(value) -> str:
     return "—" if value is None else str(value)
 
 
+def results_rows(folder: Path, registered: list[str]) -> list[list[str]]:
+    """One row per registered experiment (and per record of an experiment no longer registered):
+    name, metric, ours, the post's, profile, device, wall time, date; "no record yet" where no
+    ``folder/NAME.json`` exists."""
+    records = {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+    rows = []
+    for name in sorted(set(registered) | set(records)):
+        rec = records.get(name)
+        if rec is None:
+            rows.append([name, "—", "no record yet", "—", "—", "—", "—", "—"])
+            continue
+        ref = rec.get("reference") or {}
+        rows.append([rec["experiment"], rec["metric"], _fmt(rec["metrics"].get(rec["metric"])),
+                     f"{_fmt(ref.get('value'))} ({ref.get('where')})" if ref else "—",
+                     rec["profile"], rec["provenance"]["device_name"], _fmt(rec["wall_time_s"]),
+                     rec["provenance"]["date"][:10]])
+    return rows
+
+
 class ResultsTable(SphinxDirective):
-    """``{kexue-results}``: one row per ``results/*.json`` record."""
+    """``{kexue-results}``: one row per registered experiment, from its ``results/NAME.json``."""
 
     has_content = False
 
     def run(self):
+        from . import experiments
+
         folder = Path(self.env.srcdir) / "results"
-        records = []
         for path in sorted(folder.glob("*.json")):
             self.env.note_dependency(str(path))
-            records.append(json.loads(path.read_text()))
-        if not records:
-            return [nodes.paragraph(text="No full-profile records have been committed yet.")]
+        rows = results_rows(folder, experiments.names())
         header = ["Experiment", "Metric", "Ours", "The post's", "Profile", "Device",
                   "Wall time (s)", "Date"]
         table = nodes.table(classes=["kexue-results"])
@@ -105,16 +128,12 @@ class ResultsTable(SphinxDirective):
         group += head
         group += body
         head += self._row(header)
-        for rec in records:
-            ref = rec.get("reference") or {}
-            post = f"https://spaces.ac.cn/archives/{rec['post']}"
-            cells = [rec["experiment"], rec["metric"], _fmt(rec["metrics"].get(rec["metric"])),
-                     f"{_fmt(ref.get('value'))} ({ref.get('where')})" if ref else "—",
-                     rec["profile"], rec["provenance"]["device_name"], _fmt(rec["wall_time_s"]),
-                     rec["provenance"]["date"][:10]]
+        for cells in rows:
             row = self._row(cells)
-            link = nodes.reference("", f" (post {rec['post']})", refuri=post)
-            row[0][0] += link
+            post = experiments.get(cells[0]).post if cells[0] in experiments.names() else None
+            if post is not None:
+                row[0][0] += nodes.reference("", f" (post {post})",
+                                             refuri=f"https://spaces.ac.cn/archives/{post}")
             body += row
         return [table]
 
@@ -159,11 +178,34 @@ def _dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
     context["script_files"] = unique
 
 
+def _drop_widget_state(app, doctree) -> None:
+    """Forget the ipywidgets state myst-nb found in the executed notebook's metadata (it is read
+    just before this): every kexue widget shows its static view in the book, which needs none of it."""
+    data = getattr(app.env, "nb_metadata", {}).get(app.env.docname, {})
+    data.get("js_files", {}).pop("ipywidgets_state", None)
+
+
+def encrypt_kernel_transport() -> bool:
+    """Make jupyter_client's kernel managers provision CurveZMQ keys wherever the kernelspec
+    supports them (``transport_encryption="auto"``; ipykernel's does). Without keys every kernel
+    start logs "Kernel is running over TCP without encryption". Returns whether it could."""
+    import zmq
+    from jupyter_client.manager import KernelManager
+
+    trait = KernelManager.class_traits().get("transport_encryption")
+    if trait is None or not zmq.has("curve"):  # an older jupyter_client, or libzmq without curve
+        return False
+    trait.default_value = "auto"
+    return True
+
+
 def setup(app):
     app.add_directive("kexue-results", ResultsTable)
+    encrypt_kernel_transport()
     app.connect("builder-inited", _drop_stale_cache)
     app.connect("env-get-outdated", _outdated)
     app.connect("build-finished", _report_times)
     app.connect("build-finished", _stamp_source)
     app.connect("html-page-context", _dedupe_scripts, priority=999)  # after others add theirs
+    app.connect("doctree-read", _drop_widget_state)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -22,3 +22,13 @@ def test_notebook_ran_within_budget(times, doc):
     row = times[doc]
     assert row["succeeded"] is True
     assert row["seconds"] is not None and row["seconds"] < BUDGET_S, f"{doc}: {row['seconds']:.1f} s"
+
+
+def test_the_build_log_has_no_warning_line(html_dir):
+    """`make book` tees its log to _build/build.log: not one line of it may warn (kernel starts
+    included), so a new warning is seen the day it appears."""
+    log = ROOT / "_build" / "build.log"
+    if not log.exists():
+        pytest.skip("no _build/build.log: the book was not built by `make book`")
+    warnings = [line for line in log.read_text().splitlines() if "warning" in line.lower()]
+    assert not warnings, "\n".join(warnings[:20])

@@ -61,16 +61,18 @@ def test_a_widget_responds_to_its_slider(offline_page):
         assert page.kexue_problems == [], "\n".join(page.kexue_problems)
 
 
-def test_results_appendix_lists_every_record(offline_page):
-    records = sorted((ROOT / "results").glob("*.json"))
+def test_results_appendix_lists_every_registered_experiment(offline_page):
+    from kexue import experiments
+
+    names = experiments.names()
     page = open_page(offline_page, "appendix/results")
-    if records:
-        rows = page.locator("table.kexue-results tbody tr")
-        assert rows.count() == len(records)
-        names = rows.locator("td:first-child").all_inner_texts()
-        assert all(any(n.startswith(r.stem) for n in names) for r in records), names
-    else:
-        assert "No full-profile records" in page.inner_text("main")
+    rows = page.locator("table.kexue-results tbody tr")
+    assert rows.count() == len(names)
+    shown = rows.locator("td:first-child").all_inner_texts()
+    assert all(text.startswith(name) for text, name in zip(shown, names)), shown
+    for name, ours in zip(names, rows.locator("td:nth-child(3)").all_inner_texts()):
+        has_record = (ROOT / "results" / f"{name}.json").exists()
+        assert (ours.strip() == "no record yet") != has_record, (name, ours)
 
 
 def test_mathjax_autoloads_its_extensions_from_the_book(offline_page):
