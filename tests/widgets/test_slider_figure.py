@@ -87,3 +87,14 @@ def test_live_widget_redraws_when_a_slider_moves():
     assert drawn[-1] == {"slope": 0.0, "shift": 0.0}
     live.children[1].value = 2.0
     assert drawn[-1] == {"slope": 0.0, "shift": 2.0}
+
+
+def test_static_views_get_ids_in_the_order_they_are_made_not_random_ones():
+    """Ids count up in the process (one kernel per page), so two builds give the same HTML and two
+    views on one page never share an id."""
+    import re
+
+    from kexue.widgets import _views
+
+    first, second = _views.next_element_id(), _views.next_element_id()
+    assert re.fullmatch(r"kx-\d+", first) and int(second[3:]) == int(first[3:]) + 1

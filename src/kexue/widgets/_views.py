@@ -9,6 +9,15 @@ from __future__ import annotations
 
 import base64
 import io
+import itertools
+
+_ELEMENT_IDS = itertools.count(1)
+
+
+def next_element_id() -> str:
+    """An HTML id for the next static view: ``kx-1``, ``kx-2``, ... in the order views are made in
+    this process (one kernel per page), so two builds of a page give the same HTML."""
+    return f"kx-{next(_ELEMENT_IDS)}"
 
 
 class TwoViews:

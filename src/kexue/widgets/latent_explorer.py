@@ -29,7 +29,6 @@ import html
 import io
 import json
 import math
-import uuid
 from types import SimpleNamespace
 
 import numpy as np
@@ -37,7 +36,7 @@ import torch
 from torch import nn
 
 from ..checks import float_tensor, positive, positive_int
-from ._views import TwoViews
+from ._views import TwoViews, next_element_id
 
 __all__ = ["LatentExplorer", "latent_explorer", "export_decoder", "decode_exported", "DECODER_JS"]
 
@@ -611,7 +610,7 @@ class LatentExplorer(TwoViews):
     def static_html(self) -> str:
         """A self-contained HTML block: cluster buttons, the pad, the decoded image on a canvas,
         one range input per latent coordinate, and the decoder run by inline JavaScript."""
-        uid = "kx-" + uuid.uuid4().hex[:10]
+        uid = next_element_id()
         data = self.payload()
         h, w = self.image_shape
         scale = self._scale()

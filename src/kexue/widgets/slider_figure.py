@@ -13,13 +13,12 @@ import html
 import io
 import itertools
 import json
-import uuid
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
 
-from ._views import TwoViews, palette_png_base64
+from ._views import TwoViews, next_element_id, palette_png_base64
 
 
 @dataclass
@@ -134,7 +133,7 @@ class SliderFigure(TwoViews):
     # -- static view ---------------------------------------------------------------------------
     def static_html(self) -> str:
         """A self-contained HTML block: range inputs, an <img>, every frame, and inline JS."""
-        uid = "kx-" + uuid.uuid4().hex[:10]
+        uid = next_element_id()
         frames = self.frames()
         spec = [{"name": s.name, "grid": s.grid, "index": s.index_of(s.value)} for s in self.sliders]
         rows = [s.html_row(k) for k, s in enumerate(self.sliders)]

@@ -32,14 +32,13 @@ import functools
 import html
 import io
 import json
-import uuid
 from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from ...checks import positive, positive_int, real_number
-from ...widgets._views import TwoViews, palette_png_base64
+from ...widgets._views import TwoViews, next_element_id, palette_png_base64
 from ...widgets.slider_figure import Slider
 from .. import surfaces as _surfaces
 
@@ -420,7 +419,7 @@ class OptimiserPlayground(TwoViews):
     def static_html(self) -> str:
         """A self-contained HTML block: a <select>, range inputs, a <canvas> over each surface's
         contour picture, a legend, and the update rules in inline JavaScript."""
-        uid = "kx-" + uuid.uuid4().hex[:10]
+        uid = next_element_id()
         data = {"surfaces": {}, "far": FAR,
                 "sliders": [{"name": s.name, "grid": s.grid} for s in self.sliders],
                 "optimisers": [{"key": k, "label": lab, "colour": c} for k, (lab, c) in OPTIMISERS.items()]}
