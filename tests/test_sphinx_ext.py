@@ -106,8 +106,26 @@ def test_widget_state_is_dropped_and_nothing_else():
     assert js == {"other": ("x.js", {})}
 
 
-def test_kernels_are_started_with_an_encrypted_transport():
-    from jupyter_client.manager import KernelManager
+def test_notebooks_are_executed_by_kernels_on_ipc_sockets_with_an_absolute_path():
+    """The kernel starts in the notebook's folder, the build elsewhere: the socket path they share
+    must be absolute, and the kernel must answer over it."""
+    from jupyter_client.manager import AsyncKernelManager, KernelManager
 
-    assert ext.encrypt_kernel_transport()
-    assert KernelManager().transport_encryption == "auto"
+    folder = ext.use_ipc_kernels()
+    for manager in (KernelManager(), AsyncKernelManager()):
+        assert manager.transport == "ipc" and Path(manager.ip).is_absolute()
+        assert Path(manager.ip).parent == folder
+    manager = KernelManager()
+    manager.start_kernel(cwd=str(ROOT / "chapters"))
+    client = manager.client()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=60)
+        reply = client.execute_interactive("x = 6 * 7", timeout=30)
+        assert reply["content"]["status"] == "ok"
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+        KernelManager.class_traits()["transport"].default_value = "tcp"
+        for cls in (KernelManager, AsyncKernelManager):
+            del cls._ip_default

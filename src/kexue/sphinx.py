@@ -8,8 +8,8 @@
 * Drops the ipywidgets state that notebook execution stores in each notebook: the book shows the
   static view of every kexue widget, which needs none of it (about 90 kB per explorer page).
 * Removes repeated <script> entries from pages (a jupyter-book 1.x / Sphinx 7.4 quirk).
-* Has the kernels that execute the notebooks talk to the build over encrypted sockets (CurveZMQ
-  keys provisioned by the kernel manager), so ipykernel does not warn at every kernel start.
+* Has the kernels that execute the notebooks talk to the build over Unix-domain sockets in a
+  private folder, not unencrypted TCP, so ipykernel does not warn at every kernel start.
 * After the build: prints each notebook's execution time and writes them to
   ``_build/execution_times.json`` (the budget test reads it).
 """
@@ -185,23 +185,31 @@ def _drop_widget_state(app, doctree) -> None:
     data.get("js_files", {}).pop("ipywidgets_state", None)
 
 
-def encrypt_kernel_transport() -> bool:
-    """Make jupyter_client's kernel managers provision CurveZMQ keys wherever the kernelspec
-    supports them (``transport_encryption="auto"``; ipykernel's does). Without keys every kernel
-    start logs "Kernel is running over TCP without encryption". Returns whether it could."""
-    import zmq
-    from jupyter_client.manager import KernelManager
+def use_ipc_kernels() -> Path:
+    """Have the kernels that execute the notebooks talk to the build over Unix-domain sockets in a
+    private folder (ZeroMQ's IPC transport) instead of TCP on localhost. ipykernel warns at every
+    start of a kernel reached over unencrypted TCP, and recommends IPC or CurveZMQ keys; keys were
+    tried and, with the curve implementation bundled in pyzmq, made a notebook with large outputs
+    30 times slower. jupyter_client picks the socket path when the kernel manager is made, as a
+    path relative to the current folder, which the kernel (started in the notebook's folder) does
+    not share; so the managers are given an absolute one. Returns the sockets' folder."""
+    import atexit
+    import tempfile
 
-    trait = KernelManager.class_traits().get("transport_encryption")
-    if trait is None or not zmq.has("curve"):  # an older jupyter_client, or libzmq without curve
-        return False
-    trait.default_value = "auto"
-    return True
+    from jupyter_client.manager import AsyncKernelManager, KernelManager
+
+    folder = Path(tempfile.mkdtemp(prefix="kexue-kernels-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    KernelManager.class_traits()["transport"].default_value = "ipc"
+    for manager in (KernelManager, AsyncKernelManager):
+        # traitlets looks a dynamic default up in the instance's own class first
+        manager._ip_default = lambda self: str(folder / "kernel")
+    return folder
 
 
 def setup(app):
     app.add_directive("kexue-results", ResultsTable)
-    encrypt_kernel_transport()
+    use_ipc_kernels()
     app.connect("builder-inited", _drop_stale_cache)
     app.connect("env-get-outdated", _outdated)
     app.connect("build-finished", _report_times)
