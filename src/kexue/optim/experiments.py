@@ -428,7 +428,7 @@ def build_run(config: dict, *, checkpoint=None, best_path=None, device=None) -> 
     metric="test_acc_ema",
     description="A Swish MLP (trainable beta, hand-written backward) trained on MNIST by SGD with "
                 "momentum through kexue.train, with a warmup + cosine learning rate, an EMA of the "
-                "weights, early stopping on the validation loss (restoring the best weights) and a "
+                "weights, early stopping on the validation accuracy (restoring the best weights) and a "
                 "best-model checkpoint; test accuracy of the trained, averaged and restored weights.",
     post=5765,
 )
