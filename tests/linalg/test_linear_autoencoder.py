@@ -314,3 +314,12 @@ def test_align_decoder_recovers_the_singular_vectors_from_any_basis_of_their_spa
     torch.testing.assert_close(la.align_decoder(V @ randn(3, 3, seed=16), V), V, rtol=0, atol=1e-12)
     with pytest.raises(ValueError, match="same shape"):
         la.align_decoder(V, V[:, :2])
+
+
+def test_a_time_budget_ends_training_early_and_says_where():
+    X = torch.randn(40, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    X = X - X.mean(0)
+    _, probe = la.fit_autoencoder(X, 2, steps=50, lr=0.01)
+    assert probe.steps_trained == 50
+    _, probe = la.fit_autoencoder(X, 2, steps=10**6, lr=0.01, seconds=0.2)
+    assert 0 < probe.steps_trained < 10**6

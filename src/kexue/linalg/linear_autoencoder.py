@@ -205,7 +205,8 @@ def squared_error_loss(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 class SubspaceProbe(train.Callback):
     """A :class:`kexue.train.Callback` that, every ``every`` steps (and before the first), records
     the principal angles (degrees) between ``col(W2)`` and ``reference`` and the error ``E`` on ``X``;
-    at ``snapshot_steps`` it also keeps a copy of ``(W1, W2)``.
+    at ``snapshot_steps`` it also keeps a copy of ``(W1, W2)``; ``steps_trained`` is the step
+    training ended at.
     """
 
     def __init__(self, X: torch.Tensor, reference: torch.Tensor, every: int,
@@ -222,6 +223,7 @@ class SubspaceProbe(train.Callback):
         if any(t % self.every for t in self.snapshot_steps):
             raise ValueError(f"snapshot_steps must be multiples of every={self.every}")
         self.snapshots: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # step -> (W1, W2)
+        self.steps_trained = 0
 
     def record(self, model: nn.Module, step: int) -> None:
         with torch.no_grad():
@@ -243,6 +245,9 @@ class SubspaceProbe(train.Callback):
         if trainer.step % self.every == 0:
             self.record(trainer.model, trainer.step)
 
+    def on_train_end(self, trainer) -> None:
+        self.steps_trained = trainer.step
+
     def state_dict(self) -> dict:
         return {"rows": list(self.rows), "snapshots": dict(self.snapshots)}
 
@@ -253,10 +258,11 @@ class SubspaceProbe(train.Callback):
 def fit_autoencoder(X: torch.Tensor, k: int, *, steps: int, lr: float, momentum: float = 0.0,
                     bottleneck: str = "linear", floor: torch.Tensor | None = None,
                     reference: torch.Tensor | None = None, probe_every: int = 10,
-                    snapshot_steps=(), seed: int = 0, batch_size: int | None = None
-                    ) -> tuple[Autoencoder, SubspaceProbe]:
+                    snapshot_steps=(), seed: int = 0, batch_size: int | None = None,
+                    seconds: float | None = None) -> tuple[Autoencoder, SubspaceProbe]:
     """Train an :class:`Autoencoder` on centred ``X`` by (full-batch, unless ``batch_size``)
-    gradient descent with momentum, through ``kexue.train``; return the model and its
+    gradient descent with momentum, through ``kexue.train``, for ``steps`` steps or, given
+    ``seconds``, until that much training time is spent if sooner; return the model and its
     :class:`SubspaceProbe` (angles to ``reference``, by default the top-``k`` right-singular
     subspace of ``X``, and the error ``E`` along the way)."""
 
@@ -270,8 +276,9 @@ def fit_autoencoder(X: torch.Tensor, k: int, *, steps: int, lr: float, momentum:
                         generator=torch.Generator().manual_seed(seed)).to(X.device, X.dtype)
     probe = SubspaceProbe(X, reference, probe_every, snapshot_steps)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    callbacks = [probe] if seconds is None else [probe, train.TimeBudget(seconds)]
     train.Trainer(model, optimizer, squared_error_loss, X, batch_size=batch_size or len(X),
-                  seed=seed, callbacks=[probe], description=f"{bottleneck} autoencoder, k={k}"
+                  seed=seed, callbacks=callbacks, description=f"{bottleneck} autoencoder, k={k}"
                   ).fit(steps=steps)
     return model, probe
 
