@@ -58,7 +58,7 @@ def test_cluster_loss_weights_and_balance():
     x = torch.rand(7, WIDTHS[0], dtype=torch.float64, generator=torch.Generator().manual_seed(5))
     torch.manual_seed(0)
     loss, parts = cluster_loss(model, x, recon_weight=2.5)
-    assert float(loss) == pytest.approx(float(2.5 * parts["recon"] + parts["prior"] + parts["categorical"]),
+    assert float(loss.detach()) == pytest.approx(float(2.5 * parts["recon"] + parts["prior"] + parts["categorical"]),
                                  rel=1e-12)
     torch.manual_seed(0)
     _, batch = cluster_loss(model, x, balance="batch")
