@@ -166,10 +166,9 @@ def test_the_checkpoint_folder_is_keyed_on_the_configuration(two_stage):
 def test_cli_resumes_and_fresh_starts_again(two_stage, monkeypatch, tmp_path, capsys):
     with monkeypatch.context() as patch:
         _interrupt_trainer(patch, 2, 5)
-        with pytest.raises(KeyboardInterrupt):
-            cli.main(["reproduce", two_stage, "--profile", "quick", "--results", str(tmp_path)])
+        assert cli.main(["reproduce", two_stage, "--profile", "quick", "--results", str(tmp_path)]) == 130
     folder = experiments.checkpoint_folder(two_stage, "quick", experiments.get(two_stage).quick)
-    assert folder.exists()
+    assert folder.exists() and "run the same command again to resume" in capsys.readouterr().err
     assert cli.main(["reproduce", two_stage, "--profile", "quick", "--results", str(tmp_path),
                      "--fresh"]) == 0
     assert "resuming" not in capsys.readouterr().out and not folder.exists()

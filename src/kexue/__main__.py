@@ -60,7 +60,15 @@ def main(argv: list[str] | None = None) -> int:
         profile = args.profile or runtime.profile()
         shutil.rmtree(experiments.checkpoint_folder(args.name, profile, exp.config(profile)),
                       ignore_errors=True)
-    record = experiments.run(args.name, args.profile, save_to=args.results, resume=True)
+    try:
+        record = experiments.run(args.name, args.profile, save_to=args.results, resume=True)
+    except KeyboardInterrupt:
+        profile = args.profile or runtime.profile()
+        folder = experiments.checkpoint_folder(args.name, profile,
+                                               experiments.get(args.name).config(profile))
+        print(f"\ninterrupted: the finished trainings and the one under way are kept in {folder}; "
+              "run the same command again to resume", file=sys.stderr)
+        return 130
     print(json.dumps({"metrics": record.metrics, "reference": record.reference,
                       "profile": record.profile, "wall_time_s": record.wall_time_s,
                       "device": record.provenance["device_name"]}, indent=2))
