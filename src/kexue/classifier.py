@@ -13,7 +13,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from . import data, runtime, train
-from .checks import float_tensor, label_tensor, non_negative_int, positive, positive_int
+from .checks import float_tensor, label_tensor, non_negative_int, positive_int
 
 __all__ = ["mlp", "classification_loss", "train_mlp", "evaluate", "mnist_subset"]
 
@@ -68,11 +68,9 @@ def train_mlp(x: torch.Tensor, y: torch.Tensor, *, hidden=(), classes: int | Non
     y = label_tensor(y, "y", n=len(x))
     classes = int(y.max()) + 1 if classes is None else positive_int(classes, "classes")
     model = mlp([x.shape[1], *hidden, classes], seed=seed).to(x.device)
-    optimizer = train.adam(model.parameters(), positive(lr, "lr"))
-    with runtime.cpu_threads(1, x.device):
-        train.fit(model, optimizer, classification_loss, (x, y),
-                  batch_size=min(positive_int(batch_size, "batch_size"), len(x)),
-                  epochs=positive_int(epochs, "epochs"), seed=seed, description=description)
+    train.fit_adam(model, classification_loss, (x, y), lr=lr,
+                   batch_size=min(positive_int(batch_size, "batch_size"), len(x)),
+                   epochs=positive_int(epochs, "epochs"), seed=seed, description=description)
     return model.eval()
 
 
