@@ -499,7 +499,8 @@ class Trainer:
                  loss_fn: Callable, data: torch.Tensor | Sequence[torch.Tensor], *,
                  batch_size: int, seed: int = 0, callbacks: Sequence[Callback] = (),
                  checkpoint: str | os.PathLike | None = None, checkpoint_every: int | None = None,
-                 checkpoint_seconds: float | None = None, log_every: int | None = None, progress: bool | None = None,
+                 checkpoint_seconds: float | None = None, log_every: int | None = None,
+                 progress: bool | None = None,
                  description: str = "training"):
         self.data = (data,) if isinstance(data, torch.Tensor) else tuple(data)
         if not self.data or not all(isinstance(t, torch.Tensor) for t in self.data):
@@ -771,7 +772,7 @@ def adam(params, lr: float, **kwargs) -> torch.optim.Adam:
 
 def fit_adam(model: torch.nn.Module, loss_fn: Callable, data, *, lr: float, batch_size: int,
              epochs: int | None = None, steps: int | None = None, threads: int | None = 1,
-             adam_options: dict | None = None, **kwargs) -> History:
+             **kwargs) -> History:
     """The glue most experiments share: train ``model`` with :func:`adam` at ``lr`` through
     :func:`fit`, on ``threads`` CPU threads when the data is on the CPU (one by default: see
     :func:`kexue.runtime.cpu_threads`; ``None`` keeps the current number). ``kwargs`` go to the
@@ -779,7 +780,7 @@ def fit_adam(model: torch.nn.Module, loss_fn: Callable, data, *, lr: float, batc
     from . import runtime
     from .checks import positive
 
-    optimizer = adam(model.parameters(), positive(lr, "lr"), **(adam_options or {}))
+    optimizer = adam(model.parameters(), positive(lr, "lr"))
     data_device = (data if isinstance(data, torch.Tensor) else data[0]).device
     threads_block = (contextlib.nullcontext() if threads is None
                      else runtime.cpu_threads(threads, data_device))

@@ -305,9 +305,10 @@ def compare_with_svd(X: torch.Tensor, test: torch.Tensor, k: int, *, steps: int,
               n_snapshots=12, seed=0, train_seconds=900),
     metric="max_angle_deg",
     description="Train a linear autoencoder x -> W2 W1 x (k-dim bottleneck, centred MNIST, squared "
-                "error) by full-batch gradient descent (for steps, or train_seconds if sooner); measure the principal angles between its "
-                "decoder's column space and the top-k right-singular subspace, and its error over "
-                "the SVD optimum; then the same with a ReLU on the reconstructed pixels.",
+                "error) by full-batch gradient descent (for steps, or train_seconds if sooner); "
+                "measure the principal angles between its decoder's column space and the top-k "
+                "right-singular subspace, and its error over the SVD optimum; then the same with a "
+                "ReLU on the reconstructed pixels.",
     post=4208,
     reference=Reference(value="same optimum as the SVD", metric="linear autoencoder vs truncated SVD",
                         where="post 4208, section 等价性 (equivalence)"),
