@@ -31,10 +31,12 @@ book: data
 	  $(VENV)/bin/jupyter-book build . -W -n --keep-going 2>&1 | tee _build/build.log
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
-# The linter (unused imports and names, undefined names, import order), then the test suite, with
-# the data the book uses (tests that need the built book: `make test-book`).
+# The linter (unused imports and names, undefined names, import order), the chapters' code cells
+# formatted to the page's width, then the test suite, with the data the book uses (tests that need
+# the built book: `make test-book`).
 test: data
 	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check chapters
 	$(VENV)/bin/pytest -m "not book"
 
 # Checks of the built HTML: notebook budgets, and the pages in headless Chromium, offline.

@@ -7,17 +7,21 @@ import inspect
 REPOSITORY = "https://github.com/kexue-book/kexue"
 
 #: The first cell of every chapter: on Colab it installs ``kexue`` from the repository; elsewhere
-#: (Binder, a local Jupyter, the book build) it does nothing.
-BOOTSTRAP = f'''# Colab bootstrap: on Google Colab, install the book's package `kexue`; elsewhere do nothing.
-import subprocess, sys
+#: (Binder, a local Jupyter, the book build) it does nothing. Tagged ``remove-cell``: the notebook
+#: keeps it, the book's HTML does not show it.
+BOOTSTRAP = f"""# Colab bootstrap: on Colab, install the book's package `kexue`; elsewhere nothing.
+import subprocess
+import sys
+
 try:
     import google.colab  # noqa: F401
+
     ON_COLAB = True
 except ImportError:
     ON_COLAB = False
 if ON_COLAB:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "kexue @ git+{REPOSITORY}"], check=True)'''
+    package = "kexue @ git+{REPOSITORY}"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)"""
 
 
 def show_source(obj) -> "IPython.display.Code":  # noqa: F821
