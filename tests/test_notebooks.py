@@ -52,6 +52,9 @@ def test_chapter_names_and_links_its_post(path):
     assert len(re.findall(r"^# ", text, re.M)) == 1, "exactly one H1 title"
     follows = [line for line in text.splitlines() if line.startswith("**Follows:**")]
     assert follows, f"{path.name} has no '**Follows:**' line"
+    titles = re.findall(r"《[^》]+》", follows[0])
+    glossed = re.findall(r"《[^》]+》 \(“.+?”\)", follows[0])
+    assert titles and len(glossed) == len(titles), f"{path.name}: a Chinese title without an English one"
     ids = POST_LINK.findall(follows[0])
     assert ids, f"{path.name}: the Follows line links no post"
     if SOURCES.is_dir():
