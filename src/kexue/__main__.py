@@ -13,7 +13,7 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    from . import bench, data, experiments, runtime
+    from . import bench, data, experiments, runtime, train
 
     parser = argparse.ArgumentParser(prog="python -m kexue", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -69,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\ninterrupted: the finished trainings and the one under way are kept in {folder}; "
               "run the same command again to resume", file=sys.stderr)
         return 130
+    except train.CheckpointError as err:  # says which file, and --fresh
+        print(err, file=sys.stderr)
+        return 2
     print(json.dumps({"metrics": record.metrics, "reference": record.reference,
                       "profile": record.profile, "wall_time_s": record.wall_time_s,
                       "device": record.provenance["device_name"]}, indent=2))

@@ -25,6 +25,14 @@ from typing import Callable, Sequence
 import torch
 
 
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be resumed from: unreadable, or written for another run or model."""
+
+
+#: how to get past a :class:`CheckpointError`, said in its message
+_START_AFRESH = "delete it to start afresh (python -m kexue reproduce: add --fresh)"
+
+
 @dataclass
 class History:
     """Rows of metric means, one every ``log_every`` steps: ``step``, ``epoch`` (fractional),
@@ -560,9 +568,20 @@ class Trainer:
         return {"data": [tuple(t.shape) for t in self.data], "batch_size": self.batch_size}
 
     def load_state_dict(self, state: dict) -> None:
-        if state.get("run") != self._fingerprint():
-            raise ValueError(f"the checkpoint belongs to another run ({state.get('run')}), not this "
-                             f"one ({self._fingerprint()}): delete it or give another path")
+        """Restore a :meth:`state_dict`; a :class:`CheckpointError` (before anything is restored)
+        if it is not one, or is one of another run (data shapes, batch size) or model."""
+        if not isinstance(state, dict) or not {"run", "model", "optimizer"} <= state.keys():
+            got = sorted(state)[:5] if isinstance(state, dict) else type(state).__name__
+            raise CheckpointError(f"not a Trainer checkpoint (a dict with 'run', 'model' and "
+                                  f"'optimizer' entries and more), got {got}")
+        if state["run"] != self._fingerprint():
+            raise CheckpointError(f"the checkpoint belongs to another run ({state['run']}), not "
+                                  f"this one ({self._fingerprint()})")
+        differences = _differences(state["model"], self.model.state_dict())
+        if differences:
+            more = f" and {len(differences) - 3} more" if len(differences) > 3 else ""
+            raise CheckpointError("the checkpoint was written for another model: "
+                                  + "; ".join(differences[:3]) + more)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.step, self.epoch, self.position = state["step"], state["epoch"], state["position"]
@@ -606,9 +625,18 @@ class Trainer:
         loads it only before its first fit (later fits go on from the state in memory)."""
         if self._own_file and self.step > 0:
             return
-        if self.checkpoint is not None and self.checkpoint.exists():
-            # RNG states must stay on the CPU; tensors are moved to the device as they are restored
-            self.load_state_dict(torch.load(self.checkpoint, map_location="cpu", weights_only=False))
+        if self.checkpoint is None or not self.checkpoint.exists():
+            return
+        try:  # RNG states must stay on the CPU; tensors are moved to the device as they are restored
+            state = torch.load(self.checkpoint, map_location="cpu", weights_only=False)
+        except Exception as err:  # noqa: BLE001 - whatever torch.load fails with, the file is unreadable
+            raise CheckpointError(f"checkpoint {self.checkpoint} cannot be read (empty, truncated or "
+                                  f"not a checkpoint: {type(err).__name__}: {err}); "
+                                  f"{_START_AFRESH}") from err
+        try:
+            self.load_state_dict(state)
+        except CheckpointError as err:
+            raise CheckpointError(f"checkpoint {self.checkpoint}: {err}; {_START_AFRESH}") from err
 
     # -- the loop ------------------------------------------------------------------------------
     def _next_batch(self) -> tuple[torch.Tensor, ...]:
@@ -724,6 +752,18 @@ class Trainer:
             self.save_checkpoint()
         elif self.checkpoint_seconds and time.monotonic() - self._saved_at >= self.checkpoint_seconds:
             self.save_checkpoint()
+
+
+def _differences(saved: dict, own: dict) -> list[str]:
+    """How the model state dict ``saved`` does not fit ``own``: entries missing, unexpected, or of
+    another shape."""
+    def shape(v):
+        return tuple(getattr(v, "shape", ()))
+
+    return ([f"{k} missing" for k in own if k not in saved]
+            + [f"{k} unexpected" for k in saved if k not in own]
+            + [f"{k} of shape {shape(saved[k])}, the model's is {shape(own[k])}"
+               for k in own if k in saved and shape(saved[k]) != shape(own[k])])
 
 
 class _DeferredInterrupt:
