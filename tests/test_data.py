@@ -156,3 +156,37 @@ def test_files_placed_by_hand_in_the_cache_are_verified_and_used(fixture):
         (folder / gz.name).write_bytes(gz.read_bytes())
     images, _ = data.load(spec(), "train", root=cache)
     assert np.array_equal(images.numpy(), arrays["train-images-idx3-ubyte"])
+
+
+def test_a_cached_file_replaced_by_bytes_of_its_length_is_caught(fixture):
+    arrays, src, spec, cache = fixture
+    path = data.ensure(spec(data.DirectorySource(src)), root=cache) / "t10k-images-idx3-ubyte"
+    blob = path.read_bytes()
+    path.write_bytes(blob[:16] + bytes(255 - b for b in blob[16:]))  # a valid header, other pixels
+    with pytest.raises(data.DataError, match=f"{path} .* has MD5 .*, not the canonical "
+                                             f"{hashlib.md5(blob).hexdigest()}.*delete it to fetch"):
+        data.load(spec(), "test", root=cache)
+    path.unlink()  # as the message says: the next load fetches it again
+    images, _ = data.load(spec(data.DirectorySource(src)), "test", root=cache)
+    assert np.array_equal(images.numpy(), arrays["t10k-images-idx3-ubyte"])
+
+
+def test_replaced_mnist_test_files_are_caught(monkeypatch, tmp_path):
+    """On the real MNIST, in a copy of the cache (the user's own is never touched)."""
+    real = data.MNIST.directory()
+    if not all((real / name).is_file() for name in data.MNIST.files):
+        pytest.skip("MNIST is not in the cache")
+    copy = tmp_path / "mnist"
+    copy.mkdir()
+    for name in data.MNIST.files:
+        if name.startswith("t10k"):
+            (copy / name).write_bytes((real / name).read_bytes())
+        else:
+            (copy / name).symlink_to(real / name)  # untouched: no need to copy 47 MB
+    monkeypatch.setenv("KEXUE_DATA", str(tmp_path))
+    assert data.mnist("test")[0].shape == (10000, 28, 28)
+    images = copy / "t10k-images-idx3-ubyte"
+    images.write_bytes(np.random.default_rng(0).bytes(images.stat().st_size))
+    with pytest.raises(data.DataError, match="t10k-images-idx3-ubyte .* has MD5 .*python -m kexue "
+                                             "data mnist"):
+        data.mnist("test")
