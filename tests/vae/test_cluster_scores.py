@@ -59,3 +59,16 @@ def test_contingency_counts():
 def test_bad_input(clusters, classes, error, match):
     with pytest.raises(error, match=match):
         hungarian_accuracy(np.asarray(clusters), np.asarray(classes))
+
+
+def test_sparse_ids_score_as_their_dense_renumbering():
+    """Ids such as 10**12 are renumbered first, not used as the size of a table."""
+    rng = np.random.default_rng(2)
+    classes = rng.integers(0, 4, 50)
+    clusters = np.where(rng.random(50) < 0.7, classes, rng.integers(0, 4, 50))
+    sparse_clusters, sparse_classes = clusters * 10**12 + 7, 10**12 - classes * 3
+    expected = brute_force_hungarian(clusters, classes, 4)
+    assert hungarian_accuracy(sparse_clusters, sparse_classes) == pytest.approx(expected, abs=1e-12)
+    assert hungarian_accuracy(clusters, classes) == pytest.approx(expected, abs=1e-12)
+    assert majority_accuracy(sparse_clusters, sparse_classes) == majority_accuracy(clusters, classes)
+    assert scores(sparse_clusters, sparse_classes) == pytest.approx(scores(clusters, classes))
