@@ -115,6 +115,21 @@ def test_f_prime_equals_f_times_trace(t):
     assert torch.isclose(df, fd, rtol=1e-7)
 
 
+@pytest.mark.parametrize("A, t, expected", [
+    ([[800.0, 1.0], [0.0, -1.0]], 1.0, math.inf),        # exp(A) overflows, so does det
+    ([[800.0, 1.0], [0.0, -2000.0]], 1.0, 0.0),          # exp(A) overflows, det underflows
+    ([[-400.0, 1.0], [0.0, 50.0]], -2.0, math.exp(700)),
+    ([[800.0, 5.0], [0.0, -790.0]], 1.0, math.exp(10)),  # exp(A) overflows, det does not
+])
+def test_det_exp_where_the_exponential_overflows_is_what_exp_trace_gives(A, t, expected):
+    A = torch.tensor(A, dtype=F64)
+    assert not torch.isfinite(torch.linalg.matrix_exp(t * A)).all()
+    assert mx.exp_trace(A, t).item() == pytest.approx(expected, rel=1e-12)
+    assert mx.det_exp(A, t).item() == pytest.approx(expected, rel=1e-10)
+    A32 = torch.tensor([[100.0, 1.0], [0.0, -1.0]])  # e^100 overflows float32
+    assert mx.det_exp(A32).item() == mx.exp_trace(A32).item() == math.inf
+
+
 def test_sympy_general_2x2():
     assert mx.sympy_check_2x2() == 0
 
@@ -263,6 +278,8 @@ def test_input_validation():
         mx.det_exp(torch.tensor([[1.0, float("nan")], [0.0, 1.0]], dtype=F64))
     with pytest.raises(ValueError, match="t must be finite"):
         mx.det_exp(A, float("inf"))
+    with pytest.raises(ValueError, match=r"t \* A must be finite"):
+        mx.det_exp(torch.full((2, 2), 1e300, dtype=F64), 1e10)
     with pytest.raises(TypeError, match="t must be a real number"):
         mx.exp_trace(A, "1")
     with pytest.raises(TypeError, match="real floating dtype"):

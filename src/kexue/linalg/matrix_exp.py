@@ -42,9 +42,18 @@ def _contraction(A: torch.Tensor, name: str = "A") -> torch.Tensor:
 
 # -- the two sides of the identity ---------------------------------------------------------------
 def det_exp(A: torch.Tensor, t: float = 1.0) -> torch.Tensor:
-    """f(t) = det(exp(tA)): a matrix exponential, then a determinant (the expensive side)."""
-    A = _square(A)
-    return torch.linalg.det(torch.linalg.matrix_exp(real_number(t, "t") * A))
+    """f(t) = det(exp(tA)): a matrix exponential, then a determinant (the expensive side).
+
+    Where exp(tA) overflows it is det(exp(tA/m))^m, m = 2, 4, ... the least that keeps exp(tA/m)
+    finite (exp(tA) = exp(tA/m)^m; the trace is not used): inf or 0 where f(t) is out of range, not
+    nan. Like any determinant of exp(tA), it loses the small eigenvalues e^(t lambda) of a stiff A
+    (real parts far apart) to rounding."""
+    X = float_tensor(real_number(t, "t") * _square(A), "t * A", complex_ok=True)
+    E, m = torch.linalg.matrix_exp(X), 1.0
+    while not bool(torch.isfinite(E).all()):
+        m *= 2
+        E = torch.linalg.matrix_exp(X / m)
+    return torch.linalg.det(E) ** m
 
 
 def exp_trace(A: torch.Tensor, t: float = 1.0) -> torch.Tensor:
