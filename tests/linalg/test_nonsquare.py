@@ -158,6 +158,22 @@ def test_log_volume_is_the_log_of_the_volume():
     assert torch.allclose(ns.log_volume(B), ns.volume(B).log(), rtol=RTOL)
 
 
+@pytest.mark.parametrize("scale", [1e150, 1e-150])
+def test_volume_is_exact_at_scales_where_b_transpose_b_is_not(scale):
+    """det(B^T B) over- or underflows there (~1e+-600); the volume (~1e+-300) does not."""
+    B = rand(4, 6, 2) * scale
+    assert torch.allclose(ns.volume(B), ns.volume_svd(B), rtol=RTOL, atol=0)
+
+
+@pytest.mark.parametrize("scale", [1e160, 1e-160])
+def test_log_volume_is_exact_where_even_b_transpose_b_is_out_of_range(scale):
+    B = rand(4, 6, 2) * scale
+    assert torch.allclose(ns.log_volume(B), torch.linalg.svdvals(B).log().sum(-1), rtol=RTOL)
+    assert torch.isinf(ns.volume(rand(5, 3) * 1e150))   # ~1e450: out of range, as for the SVD
+    assert torch.equal(ns.volume(torch.zeros(3, 2, dtype=torch.float64)),
+                       torch.tensor(0.0, dtype=torch.float64))
+
+
 def test_numpy_and_float32_inputs_are_accepted():
     B = np.random.default_rng(0).normal(size=(5, 2))
     assert np.isclose(float(ns.volume(B)), np.prod(np.linalg.svd(B, compute_uv=False)), rtol=RTOL)

@@ -75,20 +75,33 @@ def _positive(value, name: str) -> float:
 
 
 # -- the k-volume, four ways -----------------------------------------------------------------------
+def _scaled_gram(B) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(C^T C, e)`` for ``B = 2^e C`` with C's largest entry in [1/2, 1), per matrix: then
+    ``vol_k(B) = 2^(e k) vol_k(C)``, exactly (a power of two), and C^T C neither overflows nor
+    underflows at scales (1e150, 1e-150) where B^T B would."""
+    B = _as_matrices(B)
+    e = torch.frexp(B.abs().amax(dim=(-2, -1), keepdim=True)).exponent
+    C = torch.ldexp(B, -e)
+    return C.mT @ C, e[..., 0, 0]
+
+
 def volume(B) -> torch.Tensor:
-    """vol_k(B) = sqrt(det(B^T B)) for B of shape (..., n, k), n >= k: the definition (post 6096).
+    """vol_k(B) = sqrt(det(B^T B)) for B of shape (..., n, k), n >= k: the definition (post 6096),
+    with B scaled by a power of two first (inf or 0 only where the volume is out of range).
 
     Rounding can leave det(B^T B) a hair below 0 when the columns are dependent; it is clamped to 0.
     """
-    B = _as_matrices(B)
-    return torch.linalg.det(B.mT @ B).clamp(min=0).sqrt()
+    gram, e = _scaled_gram(B)
+    return torch.ldexp(torch.linalg.det(gram).clamp(min=0).sqrt(), e * gram.shape[-1])
 
 
 def log_volume(B) -> torch.Tensor:
-    """log vol_k(B) = (1/2) log det(B^T B); -inf where the columns of B are dependent."""
-    B = _as_matrices(B)
-    sign, logabsdet = torch.linalg.slogdet(B.mT @ B)
-    return torch.where(sign > 0, 0.5 * logabsdet, torch.full_like(logabsdet, -math.inf))
+    """log vol_k(B) = (1/2) log det(B^T B), B scaled as in :func:`volume`; -inf where the columns
+    of B are dependent."""
+    gram, e = _scaled_gram(B)
+    sign, logabsdet = torch.linalg.slogdet(gram)
+    log = 0.5 * logabsdet + e.to(logabsdet.dtype) * (gram.shape[-1] * math.log(2))
+    return torch.where(sign > 0, log, torch.full_like(logabsdet, -math.inf))
 
 
 def volume_svd(B) -> torch.Tensor:
