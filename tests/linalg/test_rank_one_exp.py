@@ -159,6 +159,20 @@ def test_against_exact_reference(s, dtype):
         assert torch.equal(r.rank_one_exp(x, y), torch.eye(6, dtype=dtype) + torch.outer(x, y))
 
 
+def test_entries_that_are_exactly_0_and_1_stay_so_when_the_factor_overflows():
+    """At s = <x, y> = 800 exprel(s) is inf in float64: the entries with x_i or y_j = 0 are still
+    exactly those of I (not inf * 0 = nan); the others are out of range, as e^800 is. At s = 700
+    everything is finite and agrees with torch.linalg.matrix_exp."""
+    f64 = torch.float64
+    x, y = torch.tensor([40.0, 0.0, 0.5], dtype=f64), torch.tensor([20.0, 0.0, 0.0], dtype=f64)
+    assert torch.equal(r.rank_one_exp(x, y), torch.tensor(
+        [[math.inf, 0.0, 0.0], [0.0, 1.0, 0.0], [math.inf, 0.0, 1.0]], dtype=f64))
+    x = torch.tensor([35.0, 0.0, 0.5], dtype=f64)
+    expected = torch.linalg.matrix_exp(torch.outer(x, y))
+    assert torch.isfinite(expected).all() and float(expected.max()) > 1e303
+    assert torch.allclose(r.rank_one_exp(x, y), expected, rtol=1e-12, atol=0)
+
+
 def test_exact_reference_agrees_with_matrix_exp():
     gen = torch.Generator().manual_seed(3)
     x, y = pair_with_inner(5, 1.7, gen)

@@ -100,11 +100,14 @@ def _inner(x, y):
 def rank_one_exp(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """``exp(x yᵀ) = I + (e^s - 1)/s · x yᵀ`` with ``s = <x, y>``.
 
-    x, y of shape (..., k), batch dimensions broadcasting, give (..., k, k)."""
+    x, y of shape (..., k), batch dimensions broadcasting, give (..., k, k). Where ``x_i`` or
+    ``y_j`` is 0 the entry is exactly that of I, also once the factor overflows (s > 709 in
+    float64, 93 in float32) and ``inf · 0`` would be nan."""
     _check_vectors(x, y)
     c = _exprel(_inner(x, y)).to(x.dtype)
     eye = torch.eye(x.shape[-1], dtype=x.dtype, device=x.device)
-    return eye + c[..., None, None] * x[..., :, None] * y[..., None, :]
+    term = c[..., None, None] * x[..., :, None] * y[..., None, :]
+    return eye + torch.where(term.isnan(), 0.0, term)  # nan only as inf * 0: the term is 0
 
 
 def rank_one_exp_inverse(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
