@@ -145,3 +145,49 @@ def test_chapter_says_what_it_builds_on_with_links_that_resolve(path):
         target = (path.parent / link).resolve()
         assert target.exists(), f"{path.name} links {link}, which does not exist"
         assert target.relative_to(ROOT).with_suffix("").as_posix() in listed, link
+
+
+# Figures: a code cell that shows an image carries myst-nb's figure options in its metadata,
+# {"mystnb": {"figure": {"caption": ..., "name": "fig-..."}}}, and the text cites it by number.
+NUMREF = re.compile(r"\{numref\}`(?:[^`]*<)?([^`<>]+)>?`")
+
+
+def figures(path):
+    """The figure options of the notebook's cells, in order."""
+    nb = nbformat.read(path, as_version=4)
+    return [c.metadata["mystnb"]["figure"] for c in nb.cells
+            if isinstance(c.metadata.get("mystnb"), dict) and "figure" in c.metadata["mystnb"]]
+
+
+def numrefs(path):
+    nb = nbformat.read(path, as_version=4)
+    return NUMREF.findall("\n".join(c.source for c in nb.cells if c.cell_type == "markdown"))
+
+
+def book_figure_names():
+    return [f.get("name") for path in NOTEBOOKS for f in figures(path)]
+
+
+def test_figure_names_are_unique_across_the_book():
+    names = book_figure_names()
+    assert names, "no figures in the book"
+    bad = [n for n in names if not (isinstance(n, str) and n.startswith("fig-"))]
+    assert not bad, f"figure names must start with 'fig-': {bad}"
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    assert not repeated, f"figure names used more than once: {repeated}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_figure_has_a_caption_and_is_referred_to_by_number(path):
+    cited = set(numrefs(path))
+    for figure in figures(path):
+        name, caption = figure.get("name"), figure.get("caption")
+        assert isinstance(caption, str) and caption.strip(), f"{path.name}: {name} has no caption"
+        assert name in cited, f"{path.name}: no {{numref}}`{name}` in the text"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_numref_names_a_figure_of_the_book(path):
+    known = set(book_figure_names())
+    unknown = [name for name in numrefs(path) if name not in known]
+    assert not unknown, f"{path.name} refers to figures that do not exist: {unknown}"
