@@ -212,6 +212,13 @@ def test_autoencoder_rejects_bad_arguments():
         la.Autoencoder(5, 2, floor=torch.zeros(4))
     with pytest.raises(ValueError, match="non-finite"):
         la.Autoencoder(5, 2, floor=torch.full((5,), float("nan")))
+    model = la.Autoencoder(5, 2)
+    with pytest.raises(ValueError, match=r"x must have 5 entries along its last axis .* \(3, 4\)"):
+        model(torch.zeros(3, 4))
+    with pytest.raises(TypeError, match="x must be float32, got torch.float64"):
+        model(torch.zeros(3, 5, dtype=torch.float64))
+    with pytest.raises(TypeError, match="x must be a torch.Tensor, got list"):
+        model([[0.0] * 5])
 
 
 SYNTH = dict(n=400, scales=[3.0, 2.5, 2.0], noise=0.2, dim=20)

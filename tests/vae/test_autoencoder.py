@@ -209,6 +209,10 @@ def test_train_autoencoder_rejects_bad_input():
         ae.VAE([32, 0])
     with pytest.raises(ValueError, match="hidden must name at least one"):
         ae.Autoencoder([])
+    with pytest.raises(ValueError, match=r"x must have 784 columns, got shape \(3, 10\)"):
+        ae.Autoencoder([8])(torch.zeros(3, 10))
+    with pytest.raises(ValueError, match=r"x must have 784 columns, got shape \(3, 10\)"):
+        ae.VAE([8])(torch.zeros(3, 10))
 
 
 def test_loss_functions_reject_bad_input():

@@ -124,6 +124,14 @@ def test_bad_input():
         vq.VectorQuantiser(0, 3)
     with pytest.raises(ValueError, match="last axis"):
         vq.VectorQuantiser(4, 3)(torch.randn(2, 5))
+    with pytest.raises(TypeError, match="z_e must be float32, got torch.float64"):
+        vq.VectorQuantiser(4, 3)(torch.randn(2, 3, dtype=torch.float64))
+    with pytest.raises(TypeError, match="z_e must be float32, got torch.int64"):
+        vq.VectorQuantiser(4, 3)(torch.ones(2, 3, dtype=torch.int64))
+    with pytest.raises(TypeError, match="z_e must be a torch.Tensor, got list"):
+        vq.VectorQuantiser(4, 3)([[0.0, 1.0, 2.0]])
+    assert vq.VectorQuantiser(4, 3).double()(torch.randn(2, 3, dtype=torch.float64))["z_q"].dtype \
+        == torch.float64  # a quantiser moved to float64 takes float64 codes
     with pytest.raises(ValueError, match=r"\[0, 4\)"):
         vq.code_counts(torch.tensor([0, 4]), 4)
     with pytest.raises(TypeError, match="int64"):

@@ -173,6 +173,11 @@ class Autoencoder(nn.Module):
         self.register_buffer("floor", None if floor is None else floor.detach().clone().float())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Reconstruct the rows of ``x`` (..., dim), of the weights' dtype."""
+        x = float_tensor(x, "x", dtypes=(self.encoder.dtype,), finite=False)
+        if x.ndim < 1 or x.shape[-1] != self.encoder.shape[1]:
+            raise ValueError(f"x must have {self.encoder.shape[1]} entries along its last axis (one "
+                             f"centred sample per row), got shape {tuple(x.shape)}")
         z = x @ self.encoder.T
         if self.bottleneck == "tanh":
             z = torch.tanh(z)

@@ -82,7 +82,8 @@ class VectorQuantiser(nn.Module):
     ``forward(z_e)`` takes codes along the last axis (shape (..., dim)) and returns a dict:
     ``z_q`` (the straight-through output, value e_k), ``indices`` (shape (...)),
     ``codebook_loss``, ``commitment_loss`` and ``loss`` = codebook + beta * commitment.
-    The codebook starts uniform in [-1/K, 1/K] as in the VQ-VAE paper's code; :meth:`init_from`
+    ``z_e`` must have the codebook's dtype (as an ``nn.Linear`` wants its own; move the quantiser
+    with ``.to(dtype)``). The codebook starts uniform in [-1/K, 1/K] as in the VQ-VAE paper's code; :meth:`init_from`
     restarts it from encoder outputs instead."""
 
     def __init__(self, num_codes: int, dim: int, *, beta: float = 0.25, seed: int | None = None):
@@ -95,7 +96,8 @@ class VectorQuantiser(nn.Module):
                 torch.empty(self.num_codes, self.dim).uniform_(-1 / self.num_codes, 1 / self.num_codes))
 
     def forward(self, z_e: torch.Tensor) -> dict:
-        if z_e.shape[-1] != self.dim:
+        z_e = float_tensor(z_e, "z_e", dtypes=(self.codebook.dtype,), finite=False)
+        if z_e.ndim < 1 or z_e.shape[-1] != self.dim:
             raise ValueError(f"z_e's last axis must be {self.dim}, got shape {tuple(z_e.shape)}")
         indices = _nearest(z_e.detach().reshape(-1, self.dim), self.codebook.detach())
         z_q = self.codebook[indices].reshape(z_e.shape)
