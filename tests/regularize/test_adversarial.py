@@ -233,6 +233,32 @@ def test_bad_input_is_rejected():
         adv.fgm_perturbation(lambda z: z.sum(), torch.ones(2, 2, dtype=torch.int64), 1.0)
 
 
+def test_inputs_the_model_cannot_take_and_float_labels_are_named():
+    model, (x, y) = linear_softmax(), batch()  # the model takes 5 features, float64
+    wide = torch.randn(6, 7, dtype=f64)
+    width = r"the model cannot take x of shape \(6, 7\), torch.float64 \(.*\); give x the width"
+    with pytest.raises(ValueError, match=width):
+        adv.vat_loss(model, wide, epsilon=1.0)
+    with pytest.raises(ValueError, match=width):
+        adv.vat_loss(model, wide, epsilon=1.0, clean_logits=torch.zeros(6, 4, dtype=f64))
+    with pytest.raises(ValueError, match=width):
+        adv.gradient_penalty_loss(model, wide, y, 0.1)
+    with pytest.raises(ValueError, match=r"x of shape \(6, 5\), torch.float32"):
+        adv.vat_loss(model, x.float(), epsilon=1.0)
+    with pytest.raises(TypeError, match="y .*cross-entropy.* must be an int64 tensor of class labels, "
+                                        "got torch.float64"):
+        adv.gradient_penalty_loss(model, x, y.double(), 0.1)
+    with pytest.raises(TypeError, match="y .*cross-entropy.* int64"):
+        adv.fgm_loss(model, x, y.double(), 0.1)
+    with pytest.raises(ValueError, match=r"y .* must have shape \(6,\)"):
+        adv.gradient_penalty_loss(model, x, y[:3], 0.1)
+    def squared_error(out, target, reduction):  # another loss: float targets are its business
+        return ((out - target) ** 2).sum(1)
+
+    assert adv.gradient_penalty_loss(model, x, torch.zeros(6, 4, dtype=f64), 0.1,
+                                     loss=squared_error).ndim == 0
+
+
 def test_vat_direction_called_without_clean_logits_leaves_batchnorm_statistics_alone():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(5, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3)).train()

@@ -30,7 +30,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from ..checks import float_tensor, positive, positive_int
+from ..checks import float_tensor, label_tensor, positive, positive_int
 
 __all__ = ["normalize", "fgm_perturbation", "fgm_loss", "gradient_penalty_loss", "kl_from_logits",
            "entropy_from_logits", "frozen_batchnorm_stats", "vat_direction", "vat_loss",
@@ -70,6 +70,23 @@ def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
     float_tensor(logits, "logits", ndim=2, nonempty=True)
     log_p = F.log_softmax(logits, dim=1)
     return -(log_p.exp() * log_p).sum(dim=1)
+
+
+def _forward(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``model(x)``, with an input the model cannot take (a wrong width or dtype) named as such."""
+    try:
+        return model(x)
+    except torch.OutOfMemoryError:
+        raise
+    except RuntimeError as err:
+        raise ValueError(f"the model cannot take x of shape {tuple(x.shape)}, {x.dtype} ({err}); "
+                         "give x the width and dtype the model was built for") from err
+
+
+def _check_targets(y, x: torch.Tensor, loss: Callable) -> None:
+    """With the default loss (cross-entropy), ``y`` must hold an int64 class label per row of x."""
+    if loss is F.cross_entropy:
+        label_tensor(y, "y (the targets of the default cross-entropy loss)", n=len(x))
 
 
 @contextlib.contextmanager
@@ -114,7 +131,8 @@ def fgm_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, epsilon: 
              loss: Callable = F.cross_entropy) -> torch.Tensor:
     """Adversarial training's loss ``L(f(x + r_adv), y)`` with ``r_adv`` from
     :func:`fgm_perturbation` held constant (the gradient flows to the parameters only)."""
-    r = fgm_perturbation(lambda z: loss(model(z), y), x, epsilon)
+    _check_targets(y, float_tensor(x, "x", nonempty=True, finite=False), loss)
+    r = fgm_perturbation(lambda z: loss(_forward(model, z), y), x, epsilon)
     return loss(model(x + r), y)
 
 
@@ -124,11 +142,12 @@ def gradient_penalty_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tens
     follows to first order in ``eps`` (post 7234): with ``r_i = eps g_i / ||g_i||`` held fixed,
     ``grad_theta L_i(x_i + r_i) = grad_theta L_i + <grad_theta grad_x L_i, r_i> + O(eps^2)
     = grad_theta (L_i + eps ||g_i||) + O(eps^2)``. Examples must not interact (no batch-norm).
-    ``loss`` must accept ``reduction="none"``."""
+    ``loss`` must accept ``reduction="none"``; the default one wants int64 class labels ``y``."""
     x = float_tensor(x, "x", nonempty=True)
+    _check_targets(y, x, loss)
     epsilon = positive(epsilon, "epsilon")
     z = x.detach().requires_grad_(True)
-    per_example = loss(model(z), y, reduction="none")
+    per_example = loss(_forward(model, z), y, reduction="none")
     (g,) = torch.autograd.grad(per_example.sum(), z, create_graph=True)
     return (per_example + epsilon * g.flatten(1).norm(dim=1)).mean()
 
@@ -155,7 +174,7 @@ def vat_direction(model: torch.nn.Module, x: torch.Tensor, *, xi: float = 1e-6,
         raise ValueError(f"x must have a batch dimension, got shape {tuple(x.shape)}")
     if clean_logits is None:
         with torch.no_grad(), frozen_batchnorm_stats(model):
-            clean_logits = model(x)
+            clean_logits = _forward(model, x)
     clean_logits = clean_logits.detach()
     if d is None:
         d = torch.randn_like(x)
@@ -166,7 +185,7 @@ def vat_direction(model: torch.nn.Module, x: torch.Tensor, *, xi: float = 1e-6,
     with frozen_batchnorm_stats(model), torch.enable_grad():
         for _ in range(iterations):
             r = (xi * d).requires_grad_(True)
-            divergence = kl_from_logits(clean_logits, model(x + r)).sum()
+            divergence = kl_from_logits(clean_logits, _forward(model, x + r)).sum()
             (g,) = torch.autograd.grad(divergence, r)
             d = normalize(g)
     return d
@@ -180,10 +199,11 @@ def vat_loss(model: torch.nn.Module, x: torch.Tensor, *, epsilon: float, xi: flo
     perturbed ones, nor the clean one when ``clean_logits`` is not given (a caller who wants the
     statistics of clean data makes that forward itself and passes its logits, as
     :class:`kexue.regularize.semi_supervised.SemiSupervisedLoss` does)."""
+    x = float_tensor(x, "x", nonempty=True, finite=False)  # vat_direction checks the values
     epsilon = positive(epsilon, "epsilon")
     if clean_logits is None:
         with frozen_batchnorm_stats(model), torch.no_grad():
-            clean_logits = model(x)
+            clean_logits = _forward(model, x)
     clean_logits = clean_logits.detach()
     d = vat_direction(model, x, xi=xi, iterations=iterations, clean_logits=clean_logits)
     with frozen_batchnorm_stats(model):
