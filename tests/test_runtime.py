@@ -38,6 +38,15 @@ def test_device_default_and_override(monkeypatch):
             runtime.device()
 
 
+@pytest.mark.parametrize("name", ["tpu", "cuda:x", "meta"])
+def test_an_unknown_device_is_named_with_the_ones_there_are(monkeypatch, name):
+    with pytest.raises(ValueError, match=f"unknown device '{name}': use cuda, cuda:N .*, mps or cpu"):
+        runtime.device(name)
+    monkeypatch.setenv("KEXUE_DEVICE", name)
+    with pytest.raises(ValueError, match=f"unknown device '{name}' \\(from KEXUE_DEVICE\\)"):
+        runtime.device()
+
+
 def test_seed_everything_repeats_draws():
     g1 = kx.seed_everything(3)
     a = (torch.rand(3), torch.rand(2, generator=g1))

@@ -46,6 +46,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: {data.ensure(data.DATASETS[name])}")
         return 0
     if args.command == "bench":
+        try:
+            runtime.device(args.device)
+        except (ValueError, RuntimeError) as err:  # unknown, or not on this machine
+            print(err, file=sys.stderr)
+            return 2
         result = bench.get(args.name)(steps=args.steps, device=args.device)
         print(json.dumps(result, indent=2))
         print(f"ours / reference: {result['ratio']:.2f}x on {result['device']}")

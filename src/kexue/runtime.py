@@ -25,11 +25,19 @@ PROFILES = ("quick", "full")
 
 
 def device(prefer: str | None = None, *, float64: bool = False) -> torch.device:
-    """The device to compute on: ``prefer`` or ``KEXUE_DEVICE`` if given, else cuda, then mps, then
-    cpu. ``float64=True`` skips MPS, which has no float64."""
+    """The device to compute on: ``prefer`` or ``KEXUE_DEVICE`` if given (cuda, cuda:N, mps or
+    cpu), else cuda, then mps, then cpu. ``float64=True`` skips MPS, which has no float64."""
     name = prefer or os.environ.get("KEXUE_DEVICE")
     if name:
-        dev = torch.device(name)
+        try:
+            dev = torch.device(name)
+            known = dev.type in ("cuda", "mps", "cpu")
+        except (RuntimeError, TypeError):  # not a device string at all
+            known = False
+        if not known:
+            source = "" if prefer else " (from KEXUE_DEVICE)"
+            raise ValueError(f"unknown device {name!r}{source}: use cuda, cuda:N (the N-th GPU), "
+                             "mps or cpu")
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError(f"device {name!r} was asked for but CUDA is not available")
         if dev.type == "mps" and not torch.backends.mps.is_available():
