@@ -1,6 +1,7 @@
 import base64
 import io
 import json
+import math
 import re
 
 import numpy as np
@@ -27,6 +28,10 @@ def test_slider_grids_and_defaults():
     (dict(name="t", start=0, stop=1), "give either values or start, stop and num"),
     (dict(name="t", start=0, stop=1, num=1), "num must be at least 2"),
     (dict(name="t", values=[1]), "at least 2 numbers"),
+    (dict(name="t", start=math.nan, stop=1, num=5), "slider 't': start must be finite, got nan"),
+    (dict(name="t", start=0, stop=math.inf, num=5), "slider 't': stop must be finite, got inf"),
+    (dict(name="t", values=[0, math.nan, 1]), r"slider 't': values must be finite, got \[0, nan, 1\]"),
+    (dict(name="t", values=[0, 1], value=math.nan), "slider 't': value must be finite, got nan"),
 ])
 def test_slider_rejects_bad_input(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ..checks import real_number
 from ._views import TwoViews, next_element_id, palette_png_base64
 
 
@@ -42,14 +43,19 @@ class Slider:
                 raise ValueError(f"slider {self.name!r}: give either values or start, stop and num")
             if int(self.num) < 2:
                 raise ValueError(f"slider {self.name!r}: num must be at least 2, got {self.num}")
-            grid = np.linspace(self.start, self.stop, int(self.num))
+            start = real_number(self.start, f"slider {self.name!r}: start")
+            stop = real_number(self.stop, f"slider {self.name!r}: stop")
+            grid = np.linspace(start, stop, int(self.num))
         else:
             grid = np.asarray(list(self.values), dtype=float)
             if grid.ndim != 1 or len(grid) < 2:
                 raise ValueError(f"slider {self.name!r}: values must be a list of at least 2 numbers")
+            if not np.isfinite(grid).all():
+                raise ValueError(f"slider {self.name!r}: values must be finite, got {list(self.values)}")
         self.grid = [float(round(v, 12)) for v in grid]
         if self.value is None:
             self.value = self.grid[len(self.grid) // 2]
+        real_number(self.value, f"slider {self.name!r}: value")
         self.value = self.grid[self.index_of(self.value)]
         self.description = self.description or self.name
 
