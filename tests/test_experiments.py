@@ -5,14 +5,16 @@ import pytest
 
 from kexue import __main__ as cli
 from kexue import experiments
-from kexue.experiments import Reference, experiment
+from kexue.experiments import Headline, Reference, experiment
+
+TOY = Headline("a toy number", 0.1)
 
 
 @pytest.fixture
 def toy():
     name = "toy-sum"
 
-    @experiment(name, quick=dict(n=3, seed=0), full=dict(n=10, seed=0), metric="total",
+    @experiment(name, quick=dict(n=3, seed=0), full=dict(n=10, seed=0), metric="total", headline=TOY,
                 description="sums 0..n-1", post=6377,
                 reference=Reference(value=45, metric="total", where="nowhere, a test"))
     def run_toy(config):
@@ -51,13 +53,15 @@ def test_unknown_experiment_lists_known(toy):
 
 def test_bad_names_and_bad_metrics():
     with pytest.raises(ValueError, match="lower-case words"):
-        experiment("Bad_Name", quick={}, full={}, metric="x", description="", post=1)
+        experiment("Bad_Name", quick={}, full={}, metric="x", headline=TOY, description="", post=1)
+    with pytest.raises(TypeError, match="headline must be"):
+        experiment("no-headline", quick={}, full={}, metric="x", headline="x", description="", post=1)
 
-    @experiment("toy-nan", quick={}, full={}, metric="x", description="", post=1)
+    @experiment("toy-nan", quick={}, full={}, metric="x", headline=TOY, description="", post=1)
     def nan_run(config):
         return {"x": math.nan}
 
-    @experiment("toy-missing", quick={}, full={}, metric="x", description="", post=1)
+    @experiment("toy-missing", quick={}, full={}, metric="x", headline=TOY, description="", post=1)
     def missing_run(config):
         return {"y": 1.0}
 
@@ -121,7 +125,7 @@ def two_stage(tmp_path, monkeypatch):
     name = "toy-two-stage"
 
     @experiment(name, quick=dict(seeds=[0, 1], steps=30), full=dict(seeds=[0], steps=30),
-                metric="loss", description="two trainings per seed", post=1)
+                metric="loss", headline=TOY, description="two trainings per seed", post=1)
     def run_two_stage(config):
         losses = []
         for seed in config["seeds"]:

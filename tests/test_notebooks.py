@@ -191,3 +191,101 @@ def test_every_numref_names_a_figure_of_the_book(path):
     known = set(book_figure_names())
     unknown = [name for name in numrefs(path) if name not in known]
     assert not unknown, f"{path.name} refers to figures that do not exist: {unknown}"
+
+
+BIB = ROOT / "references.bib"
+BIB_KEY = re.compile(r"@\w+\{([^,]+),")
+CITE_ROLE = re.compile(r"\{cite(?::\w+)?\}`([^`]*)`")
+WELL_FORMED_ROLE = re.compile(r"\{cite(?::[a-z]+)?\}`[a-z0-9]+(?:,[a-z0-9]+)*`")
+# A work cited by hand instead of with a {cite:...} role: "Kunin et al., 2019", "Wen et al. (2016)",
+# "Baldi and Hornik, 1989", "(Tishby, 1999)", or a reading-list item that starts with the authors'
+# initials and goes on to a quoted or italic title ("* D. P. Kingma and J. Ba, "Adam: ...", ICLR").
+# Software credited to its author ("* P. Brodersen, `entropy_estimators`, <url>") is not a citation.
+PLAIN_CITATION = [
+    re.compile(r"\b[A-Z][a-z]+ et al\.,?\s+\(?(?:19|20)\d\d\b"),
+    re.compile(r"\b[A-Z][a-z]+ and [A-Z][a-z]+,?\s+\(?(?:19|20)\d\d\b"),
+    re.compile(r"\([A-Z][a-z]+,\s+(?:19|20)\d\d\)"),
+    re.compile(r'^[ \t]*(?:[*-]|\d+\.)[ \t]+(?:[A-ZÅ]\.[ \t-]*)+[A-Z][^"*\n]*(?:\n[ \t]+[^"*\n]*)?["*]',
+               re.M),
+]
+
+
+def book_markdown():
+    """(name, text) for the chapters' markdown cells and the book's own .md pages."""
+    for path in NOTEBOOKS:
+        cells = nbformat.read(path, as_version=4).cells
+        yield path.name, "\n\n".join(c.source for c in cells if c.cell_type == "markdown")
+    pages = [ROOT / "intro.md", *sorted((ROOT / "appendix").glob("*.md")),
+             *sorted((ROOT / "chapters").glob("*/index.md"))]
+    for path in pages:
+        yield path.relative_to(ROOT).as_posix(), path.read_text()
+
+
+def cited_keys(text):
+    return [key.strip() for keys in CITE_ROLE.findall(text) for key in keys.split(",")]
+
+
+def plain_citations(text):
+    """Hand-written citations in markdown; the Follows line (Su Jianlin's posts) is not one."""
+    text = "\n".join(ln for ln in text.splitlines() if not ln.startswith("**Follows:**"))
+    return [m.group(0).strip() for pattern in PLAIN_CITATION for m in pattern.finditer(text)]
+
+
+def test_every_citation_is_in_the_bibliography_and_every_entry_is_cited():
+    entries = BIB_KEY.findall(BIB.read_text(encoding="utf-8"))
+    assert len(entries) == len(set(entries)), "a key is defined twice in references.bib"
+    assert entries == sorted(entries), "references.bib is kept sorted by key"
+    cited = {}
+    for name, text in book_markdown():
+        for key in cited_keys(text):
+            cited.setdefault(key, name)
+    unknown = {key: name for key, name in cited.items() if key not in entries}
+    assert not unknown, f"cited but not in references.bib: {unknown}"
+    dead = sorted(set(entries) - set(cited))
+    assert not dead, f"in references.bib but cited nowhere: {dead}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_chapter_cites_with_roles_not_by_hand(path):
+    text = "\n\n".join(c.source for c in nbformat.read(path, as_version=4).cells
+                       if c.cell_type == "markdown")
+    assert not plain_citations(text), f"{path.name}: cite with {{cite:t}}`key` or {{cite:p}}`key`"
+    roles = re.findall(r"\{cite[^}]*\}\s*`[^`]*`", text)
+    bad = [role for role in roles if not WELL_FORMED_ROLE.fullmatch(role)]
+    assert not bad, f"{path.name}: malformed citation roles {bad}"
+
+
+def test_plain_citation_patterns_catch_hand_written_citations():
+    caught = [
+        "recovers the $v_i$ (Kunin et al., 2019).",
+        "the centre loss of Wen et al. (2016): each class",
+        "SN-GAN (Miyato et al.,\n2018) keeps",
+        "```{prf:theorem} Baldi and Hornik, 1989",
+        "the information bottleneck principle (Tishby, 1999) asks",
+        "* D. P. Kingma and J. Ba, \"Adam: a method for stochastic optimization\", *ICLR* 2015.",
+        "3. R. A. Horn and C. R. Johnson, *Matrix Analysis*, 2nd ed.",
+        "* Å. Björck and G. H. Golub, \"Numerical methods\", 1973.",
+    ]
+    for text in caught:
+        assert plain_citations(text), text
+    passed = [
+        "recovers the $v_i$ {cite:p}`kunin2019loss`.",
+        "the centre loss of {cite:t}`wen2016discriminative`: each class",
+        "**Follows:** 《SVD分解》 (“SVD, part 1”), Su Jianlin, 2017-01-15, <https://spaces.ac.cn/archives/1>",
+        "* Su Jianlin, 《变分自编码器》, *Scientific Spaces*, 2018, <https://spaces.ac.cn/archives/1>.",
+        "* SciPy, `solve_ivp` and `brentq`: <https://docs.scipy.org/doc/scipy/reference/>.",
+        "Eckart–Young says where the global minimum is; Cauchy–Binet and Sherman–Morrison too.",
+        "between 1000 and 2000 images, trained for 20 epochs (seed 2019)",
+        "* P. Brodersen, `entropy_estimators`, <https://github.com/paulbrodersen>.",
+        "- R. T. Q. Chen, torchdiffeq (fixed-step Euler): <https://github.com/rtqichen>.\n- SciPy",
+    ]
+    for text in passed:
+        assert not plain_citations(text), text
+    keys = cited_keys("as {cite:t}`a2019x` and {cite:p}`b2020y,c2021z` show")
+    assert keys == ["a2019x", "b2020y", "c2021z"]
+    assert not WELL_FORMED_ROLE.fullmatch("{cite:t} `a2019x`")
+    assert not WELL_FORMED_ROLE.fullmatch("{cite:p}`a2019x, b2020y`")
+
+
+# Figures: a code cell that shows an image carries myst-nb's figure options in its metadata,
+# {"mystnb": {"figure": {"caption": ..., "name": "fig-..."}}}, and the text cites it by number.

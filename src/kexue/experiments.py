@@ -35,6 +35,43 @@ class Reference:
 
 
 @dataclasses.dataclass(frozen=True)
+class Headline:
+    """How the results appendix shows an experiment's headline number: ``label`` says what it
+    measures, with its unit; ``resolution`` is how finely the number is known (e.g. the binomial
+    standard error of an accuracy on 10,000 test images, about 0.003), and the value is rounded to
+    it; ``better`` ("higher", "lower" or None) says which way beats the post's number."""
+
+    label: str
+    resolution: float
+    better: str | None = None
+
+    def __post_init__(self):
+        if not self.label:
+            raise ValueError("a headline needs a label saying what it measures")
+        if not (math.isfinite(self.resolution) and self.resolution > 0):
+            raise ValueError(f"resolution must be a positive number, got {self.resolution!r}")
+        if self.better not in ("higher", "lower", None):
+            raise ValueError(f"better must be 'higher', 'lower' or None, got {self.better!r}")
+
+    def decimals(self) -> int:
+        """Decimal places that show the number to its resolution."""
+        return max(0, -math.floor(math.log10(self.resolution)))
+
+    def format(self, value) -> str:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return str(value)
+        return f"{value:.{self.decimals()}f}"
+
+    def shortfall(self, ours, reference) -> float | None:
+        """How far ``ours`` falls short of a numeric ``reference``, beyond the resolution; else None."""
+        numbers = (int, float)
+        if self.better is None or not isinstance(ours, numbers) or not isinstance(reference, numbers):
+            return None
+        gap = reference - ours if self.better == "higher" else ours - reference
+        return gap if gap > self.resolution else None
+
+
+@dataclasses.dataclass(frozen=True)
 class Experiment:
     name: str
     fn: Callable[[dict], Any]
@@ -44,6 +81,7 @@ class Experiment:
     description: str
     post: int
     reference: Reference | None = None
+    headline: Headline | None = None
 
     def config(self, profile: str) -> dict:
         if profile not in runtime.PROFILES:
@@ -92,19 +130,23 @@ def results_dir() -> Path:
 
 
 def experiment(name: str, *, quick: dict, full: dict, metric: str, description: str, post: int,
-               reference: Reference | None = None):
+               headline: Headline, reference: Reference | None = None):
     """Register ``fn(config) -> metrics`` (or ``(metrics, artifacts)``) as experiment ``name``.
 
-    ``metric`` names the key of the returned metrics that is the headline number.
+    ``metric`` names the key of the returned metrics that is the headline number; ``headline``
+    says how the results appendix shows it.
     """
     if not name or not name.replace("-", "").isalnum() or name != name.lower():
         raise ValueError(f"experiment names are lower-case words joined by '-', got {name!r}")
+    if not isinstance(headline, Headline):
+        raise TypeError(f"experiment {name!r}: headline must be a kexue.experiments.Headline, "
+                        f"got {headline!r}")
 
     def register(fn):
         if name in REGISTRY and REGISTRY[name].fn.__qualname__ != fn.__qualname__:
             raise ValueError(f"experiment {name!r} is already registered")
         REGISTRY[name] = Experiment(name, fn, dict(quick), dict(full), metric, description, post,
-                                    reference)
+                                    reference, headline)
         return fn
 
     return register

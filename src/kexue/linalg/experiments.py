@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from .. import data, runtime, train
-from ..experiments import Reference, experiment
+from ..experiments import Headline, Reference, experiment
 from .linear_autoencoder import (
     _matrix,
     centre,
@@ -48,6 +48,7 @@ from .rank_one_exp import RankOneExpLinear, flow_nll, gaussian_data, gaussian_nl
     full=dict(dim=2048, trials=1000, probes=[1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
               norm=0.5, terms=60, logdet_probes=65536, seed=0),
     metric="variance_slope",
+    headline=Headline("slope of log variance against log samples (theory: -1)", 0.01, None),
     description="Hutchinson's trace estimator on a random non-symmetric matrix: its bias, its "
                 "variance against the number of probes (slope -1 on log-log axes), and the "
                 "stochastic power series for log det(I + A).",
@@ -112,6 +113,7 @@ def _normal_log_prob(sigma: float) -> Callable[[torch.Tensor], torch.Tensor]:
     quick=dict(n_samples=500_000, chunk=250_000, sigma=0.5, n_bands=10, seed=0),
     full=dict(n_samples=100_000_000, chunk=4_000_000, sigma=0.5, n_bands=10, seed=0),
     metric="mass",
+    headline=Headline("probability mass of the flow's density (exact: 1)", 0.0001, None),
     description="Push N(0, sigma^2 I_2) onto the unit sphere with the injective inverse stereographic "
                 "map R^2 -> R^3; check that p(z) / sqrt(det(J^T J)) integrates to 1 over the sphere "
                 "(Monte Carlo over uniform points of the sphere) and predicts the band probabilities "
@@ -188,6 +190,7 @@ def run_injective_flow_density(config: dict):
     full=dict(dim=32, samples=50000, cond=100.0, factors=[1, 2, 4, 8, 12, 16, 24, 32], steps=5000,
               lr=0.02, seed=0),
     metric="max_excess_over_optimum",
+    headline=Headline("largest NLL excess over the optimum (nats/dim)", 0.0001, "lower"),
     description="Fit a correlated Gaussian in R^k by maximum likelihood with the invertible linear "
                 "flow exp(u_m v_mᵀ)...exp(u_1 v_1ᵀ) x + b, for several numbers m of rank-one "
                 "factors; compare the trained NLL gap (nats per dimension) with the least gap m "
@@ -304,6 +307,7 @@ def compare_with_svd(X: torch.Tensor, test: torch.Tensor, k: int, *, steps: int,
     full=dict(n_train=60000, k=32, steps=5000, lr=0.02, momentum=0.9, probe_every=50,
               n_snapshots=12, seed=0, train_seconds=900),
     metric="max_angle_deg",
+    headline=Headline("largest angle to the SVD subspace (degrees)", 0.01, "lower"),
     description="Train a linear autoencoder x -> W2 W1 x (k-dim bottleneck, centred MNIST, squared "
                 "error) by full-batch gradient descent (for steps, or train_seconds if sooner); "
                 "measure the principal angles between its decoder's column space and the top-k "

@@ -22,7 +22,7 @@ from torch import nn
 
 from .. import classifier, runtime, train
 from ..checks import float_tensor, positive, positive_int
-from ..experiments import Reference, experiment
+from ..experiments import Headline, Reference, experiment
 from .accumulation import Accumulate, max_difference
 from .adaptive import OPTIMISERS, steps_to, surface, sweep
 from .heun import Heun
@@ -73,6 +73,7 @@ def compare_batch_sizes(train_data, test_data, *, k: int, micro_batch: int, epoc
     full=dict(n_train=60000, n_test=10000, k=100, micro_batch=1, epochs=3, lr=1e-3, hidden=512,
               seed=0),
     metric="test_acc_accumulated",
+    headline=Headline("test accuracy, batch 1 accumulated over k steps", 0.002, "higher"),
     description="Post 6794's check of gradient accumulation on MNIST: an MLP trained by Adam on "
                 "batches of 1, by Adam wrapped in Accumulate(k) on batches of 1, and by Adam on "
                 "batches of k; same start and data order.",
@@ -178,6 +179,7 @@ def compare_with_sgd(train_data, test_data, *, lrs, evaluations: int, batch: int
     full=dict(n_train=60000, n_test=10000, hidden=256, batch=100, evaluations=6000, eval_every=300,
               lrs=[0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6], seed=0),
     metric="test_acc_gap",
+    headline=Headline("test accuracy, best Heun minus best SGD", 0.002, "higher"),
     description="An MLP on MNIST trained by SGD and by the Heun optimiser at several step sizes, "
                 "with the same number of gradient evaluations (a Heun step costs two); the gap "
                 "is the best Heun run's test accuracy minus the best SGD run's (best by training "
@@ -243,6 +245,7 @@ def compare_on_surfaces(names, steps, lrs, threshold: float,
     full=dict(surfaces=["quadratic", "quadratic-rotated", "rosenbrock"], steps=[3000, 3000, 10000],
               lr_min=1e-5, lr_max=3.0, lrs_per_decade=8, threshold=1e-4),
     metric="adam_rosenbrock_steps",
+    headline=Headline("Adam's steps to the Rosenbrock minimum", 1, "lower"),
     description="SGD, heavy-ball momentum (0.9), RMSprop (alpha 0.99; per coordinate and with "
                 "one rate from the gradient norm) and Adam (0.9, 0.999) on an ill-conditioned "
                 "quadratic (kappa 20), the same turned by 45 degrees, and Rosenbrock's valley, "
@@ -322,6 +325,7 @@ def train_with_multiplier(X, y, *, layer: str, multiplier: float, method: str, l
               multipliers=[0.1, 1.0, 10.0], lr=0.05, momentum=0.9, steps=6000, batch_size=100,
               every=100, seed=0),
     metric="movement_ratio",
+    headline=Headline("distance moved, fast layer / others (ratio)", 0.01, None),
     description="An MLP 784-100-100-10 on MNIST trained by SGD with momentum, its first layer at "
                 "0.1x, 1x and 10x the base learning rate, each set twice: by the reparametrisation "
                 "theta = lam phi (lam = sqrt(multiplier)) and by an optimiser parameter group. "
@@ -426,6 +430,7 @@ def build_run(config: dict, *, checkpoint=None, best_path=None, device=None) -> 
               warmup=500, lr=0.1, lr_floor=0.0, ema_decay=0.999, eval_every=430, monitor="val_acc", patience=6,
               seed=0),
     metric="test_acc_ema",
+    headline=Headline("test accuracy with EMA weights", 0.001, "higher"),
     description="A Swish MLP (trainable beta, hand-written backward) trained on MNIST by SGD with "
                 "momentum through kexue.train, with a warmup + cosine learning rate, an EMA of the "
                 "weights, early stopping on the validation accuracy (restoring the best weights) and a "

@@ -21,7 +21,7 @@ from torch import nn
 
 from .. import classifier, data, runtime, train
 from ..checks import positive_int
-from ..experiments import Reference, experiment
+from ..experiments import Headline, Reference, experiment
 from ..gradients import (
     SpectralNorm,
     converge_spectral_norms,
@@ -137,6 +137,7 @@ def measure(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, sigmas, n_jac
               weight_decay=1e-3, sn_scales=[1, 4], gp_weight=1.0, gp_target=1.0,
               n_jacobian=2000, sigmas=[round(0.1 * i, 1) for i in range(11)], seed=0),
     metric="sn_upper_bound",
+    headline=Headline("Lipschitz bound of the spectrally normalised net", 0.01, "lower"),
     description="Train ReLU MLP classifiers on MNIST without a constraint, with weight decay, with "
                 "spectral normalisation (Lipschitz budget K = 1 and 4) and with a one-sided "
                 "gradient penalty; measure each one's Lipschitz constant from above (product of "
@@ -280,6 +281,7 @@ PAPER_ACCURACY = 98.64  # Miyato et al. 2018, VAT on MNIST with 100 labels: 1.36
               unlabelled_batch=128, lr=2e-3, decay_from=0.5, alpha=1.0, beta=1.0, epsilon=1.0,
               xi=1e-2, iterations=2, cpu_threads=1),
     metric="test_acc_vat",
+    headline=Headline("test accuracy (%), median of seeds", 0.2, "higher"),
     description="Semi-supervised MNIST with 100 labels (10 per class, chosen by the seed), the "
                 "rest of the training set unlabelled: an MLP with batch-norm trained on the labels "
                 "only, "

@@ -12,7 +12,7 @@ import torch
 
 from ... import data, runtime
 from ...checks import non_negative
-from ...experiments import Reference, experiment
+from ...experiments import Headline, Reference, experiment
 from ..bottleneck import kl_per_dimension, noisy_accuracy, train_classifier
 
 __all__ = ["run_vib_fashion"]
@@ -45,6 +45,7 @@ def _fashion(n_train: int, n_eval: int, validation: int, seed: int, device):
               latent_dim=128, betas=[0.0, 1e-3, 1e-2, 1e-1], sigmas=[0.0, 0.2, 0.4, 0.6, 0.8],
               epochs=20, batch_size=100, lr=1e-3, headline_beta=1e-1, cpu_threads=1),
     metric="test_acc_vib",
+    headline=Headline("test accuracy (%) with the bottleneck", 0.3, "higher"),
     description="Fashion-MNIST MLP classifiers with a variational information bottleneck (KL "
                 "weight beta > 0) and without (beta = 0, the same network with a deterministic "
                 "code): clean test accuracy (%) and accuracy under Gaussian input noise of "

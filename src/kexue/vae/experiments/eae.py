@@ -11,7 +11,7 @@ import math
 import torch
 
 from ... import classifier, runtime
-from ...experiments import experiment
+from ...experiments import Headline, experiment
 from ...generative import frechet
 from ..autoencoder import VAE, VAELoss, squared_error, train_model
 from ..eae import EAE, TITLES, EAELoss, code_moments, draw_samples
@@ -42,6 +42,7 @@ def _measure_codes(codes: torch.Tensor, k: int, generator: torch.Generator) -> d
               batch_size=100, lr=1e-3, entropy_weight=1.0, k=1, classifier_hidden=[256, 128],
               classifier_epochs=5, seed=0),
     metric="fid_eae",
+    headline=Headline("Fréchet distance of EAE samples (book classifier features)", 0.5, "lower"),
     description="MNIST: an entropic autoencoder (BN without scale/shift on an 8-D code, loss "
                 "||x - D(z)||^2 - lambda H(z) with the 1-NN entropy estimate), the same network "
                 "with lambda = 0, and a VAE of the same size (beta = 1). The Fréchet distance of "

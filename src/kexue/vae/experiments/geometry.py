@@ -11,7 +11,7 @@ from torch import nn
 
 from ... import classifier, runtime
 from ...checks import non_negative
-from ...experiments import experiment
+from ...experiments import Headline, experiment
 from ..autoencoder import (
     VAE,
     aggregate_moments,
@@ -64,6 +64,7 @@ def _measure(model: nn.Module, x_test: torch.Tensor, config: dict, kl_weight: fl
     full=dict(n_train=60000, n_test=10000, hidden=[512, 256], epochs=30, batch_size=100, lr=1e-3,
               kl_weights=[0.1, 1.0, 4.0], n_samples=10000, n_evidence=200, grid_n=61, seed=0),
     metric="prior_to_aggregate_kl",
+    headline=Headline("KL, prior to aggregate posterior (nats)", 0.01, None),
     description="MNIST with a 2-D latent: an autoencoder and VAEs with KL weights beta (1 is the "
                 "post's objective ||x - D(mu + sigma eps)||^2 + KL). Test reconstruction error and "
                 "KL; how the test images' blobs cover the prior N(0, I): the aggregated "

@@ -11,7 +11,7 @@ import torch
 
 from ... import classifier, runtime
 from ...checks import non_negative
-from ...experiments import experiment
+from ...experiments import Headline, experiment
 from ..autoencoder import decoder_variance, model_name, squared_error, train_autoencoder
 from ..gaussian import reparametrise, sample
 from ..infomax import (
@@ -36,6 +36,7 @@ __all__ = ["run_vae_information", "run_infomax"]
     full=dict(n_train=60000, n_test=10000, hidden=[512, 256], epochs=10, batch_size=100, lr=1e-3,
               kl_weights=[0.25, 1.0, 4.0], samples_per_blob=4, seed=0),
     metric="mutual_information",
+    headline=Headline("mutual information I(x; z) (nats)", 0.01, None),
     description="MNIST VAEs with a 2-D latent and KL weights beta (1 is ||x - D(z)||^2 + KL): on "
                 "the test images, the KL term E_x KL(p(z|x) || N(0, I)) (closed form) beside its "
                 "two parts, the mutual information I(x; z) and KL(aggregate posterior || prior), "
@@ -104,6 +105,7 @@ def _mi_estimates(model: DeepInfoMax, x: torch.Tensor, generator: torch.Generato
               epochs=3,
               batch_size=128, k=10, probe_epochs=20, seed=0),
     metric="knn_acc_dim",
+    headline=Headline("k-NN test accuracy on the learnt codes", 0.003, "higher"),
     description="Deep InfoMax on MNIST (conv encoder, global + local JS mutual information + a "
                 "KL prior term, no decoder, no labels): k-NN (cosine, k neighbours among the "
                 "training images) and linear-probe test accuracy of its code means, beside raw "

@@ -12,7 +12,7 @@ import time
 import torch
 
 from ... import data, runtime
-from ...experiments import Reference, experiment
+from ...experiments import Headline, Reference, experiment
 from ...generative.likelihood import importance_log_likelihood
 from ...train import TimeBudget, Trainer
 from ..nvae import MLPVAE, NVAE, NVAELoss, Schedule, mlp_vae_loss
@@ -61,6 +61,7 @@ def _nll(model, x_test, k, batch_size):
               expansion=3, latent=4, groups=2, k=100, eval_batch=2000, baseline_steps=50 * 468,
               baseline_lr=2e-3, baseline_seconds=120, log_every=20, seed=0),
     metric="nll",
+    headline=Headline("test NLL (nats per image)", 0.1, "lower"),
     description="A two-scale NVAE (4 latent groups at 7x7 and 14x14, residual normal posteriors, "
                 "SE residual cells, KL warm-up, spectral regularisation) on dynamically binarised "
                 "MNIST, trained for a number of steps (the full profile also within a wall-clock "

@@ -10,7 +10,7 @@ import math
 import time
 
 from ... import data, runtime
-from ...experiments import experiment
+from ...experiments import Headline, experiment
 from .. import code_prior
 from ..vector_quantise import code_counts, dead_codes, perplexity
 from ..vqvae import GRID, reconstruction_errors, train_vqvae
@@ -65,6 +65,7 @@ def run_vqvae(config: dict):
 
 experiment(
     "vqvae-mnist", post=6760, metric="test_mse_per_pixel",
+    headline=Headline("test reconstruction error (MSE per pixel)", 0.00001, "lower"),
     quick=dict(n_train=10000, num_codes=64, code_dim=16, channels=16, lr=2e-3, batch_size=64,
                steps=160, data_init=True, restart_every=20, seed=0, log_every=20, plain_run=False,
                prior_width=32, prior_heads=2, prior_layers=2, prior_lr=3e-3,
