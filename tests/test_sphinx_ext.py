@@ -3,6 +3,8 @@ appendix, the widget state left out of pages."""
 import json
 from pathlib import Path
 
+import pytest
+
 from kexue import sphinx as ext
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,14 +33,28 @@ def test_package_source_prefers_the_checkout(tmp_path):
 
 
 def test_repeated_scripts_are_dropped_keeping_the_first():
+    from types import SimpleNamespace
+
     from sphinx.builders.html._assets import _JavaScript
 
     scripts = [_JavaScript("_static/a.js"), _JavaScript(None, body="const X = 1"),
                _JavaScript("_static/a.js", defer="defer"), _JavaScript("", body="const X = 1"),
-               _JavaScript(None, body="const Y = 2")]
-    context = {"script_files": scripts}
-    ext._dedupe_scripts(None, "page", "page.html", context, None)
-    assert context["script_files"] == [scripts[0], scripts[1], scripts[4]]
+               _JavaScript(None, body="const Y = 2"), _JavaScript("mathjax/tex-chtml.js")]
+    app = SimpleNamespace(config=SimpleNamespace(mathjax_path="mathjax/tex-chtml.js"))
+    with_math = {"script_files": scripts, "body": "<p>\\(x\\)</p>"}
+    ext._trim_scripts(app, "page", "page.html", with_math, None)
+    assert with_math["script_files"] == [scripts[0], scripts[1], scripts[4], scripts[5]]
+    without = {"script_files": scripts, "body": "<p>no formula, $5 only</p>"}
+    ext._trim_scripts(app, "page", "page.html", without, None)
+    assert without["script_files"] == [scripts[0], scripts[1], scripts[4]]
+
+
+def test_the_font_awesome_script_tag_is_removed_and_nothing_else():
+    page = ('<head><script defer src="_static/scripts/bootstrap.js?digest=1"></script>\n'
+            '  <script defer src="../_static/scripts/fontawesome.js?digest=1"></script>\n'
+            '<script src="x.js"></script></head>')
+    trimmed = ext.FONTAWESOME_SCRIPT.sub("", page)
+    assert "fontawesome" not in trimmed and "bootstrap.js" in trimmed and "x.js" in trimmed
 
 
 class FakeApp:
@@ -129,3 +145,60 @@ def test_notebooks_are_executed_by_kernels_on_ipc_sockets_with_an_absolute_path(
         KernelManager.class_traits()["transport"].default_value = "tcp"
         for cls in (KernelManager, AsyncKernelManager):
             del cls._ip_default
+
+
+def test_timings_are_listed_by_chapter_number_in_book_order():
+    order = ext.book_documents(ROOT / "_toc.yml")
+    first, second = [d for d in order if d.startswith("chapters/") and not d.endswith("index")][:2]
+    data = {second: {"runtime": 2.0, "succeeded": True}, first: {"runtime": 1.5, "succeeded": False},
+            "intro": None}
+    rows = ext.timing_rows(order, data, {first: (1, 1), second: (1, 2)},
+                              {first: "First", second: "Second"})
+    assert rows == [(first, "1.1 First", 1.5, False), (second, "1.2 Second", 2.0, True)]
+
+
+def test_book_documents_walks_parts_and_sections(tmp_path):
+    toc = tmp_path / "_toc.yml"
+    toc.write_text("format: jb-book\nroot: intro\nparts:\n  - chapters:\n      - file: a/index\n"
+                   "        sections:\n          - file: a/x\n          - file: a/y\n"
+                   "  - caption: Appendix\n    chapters:\n      - file: z\n")
+    assert ext.book_documents(toc) == ["intro", "a/index", "a/x", "a/y", "z"]
+
+
+def test_every_registered_experiment_is_run_by_a_chapter():
+    """The appendix links each experiment to the chapter that runs it."""
+    from kexue import experiments
+
+    chapters = ext.experiment_chapters(ROOT, experiments.names())
+    assert sorted(chapters) == experiments.names()
+    assert all(doc.startswith("chapters/") for doc in chapters.values())
+
+
+def test_results_rows_round_to_the_resolution_and_say_where_ours_falls_short(tmp_path):
+    from kexue import experiments
+
+    name = "vae-cluster-mnist"
+    spec = experiments.get(name)
+    record = {"experiment": name, "metric": spec.metric, "metrics": {spec.metric: 0.771234},
+              "reference": {"value": 0.83, "metric": "acc", "where": "post"}, "profile": "full",
+              "provenance": {"device_name": "cpu", "date": "2026-12-06T00:00"}, "wall_time_s": 600.0}
+    (tmp_path / f"{name}.json").write_text(json.dumps(record))
+    row = ext.results_rows(tmp_path, [name])[0]
+    assert row[2] == "0.771" and row[3] == "0.83 (post)" and row[4] == "full, cpu, 10 min, 2026-12-06"
+    assert row[5] == "short of the reference by 0.059"
+    record["metrics"][spec.metric] = 0.828  # within the resolution of the post's number: no note
+    (tmp_path / f"{name}.json").write_text(json.dumps(record))
+    assert ext.results_rows(tmp_path, [name])[0][5] == ""
+
+
+def test_headlines_check_their_fields():
+    from kexue.experiments import Headline
+
+    with pytest.raises(ValueError, match="resolution"):
+        Headline("acc", 0.0)
+    with pytest.raises(ValueError, match="better"):
+        Headline("acc", 0.01, "up")
+    with pytest.raises(ValueError, match="label"):
+        Headline("", 0.01)
+    assert Headline("nll", 0.1, "lower").shortfall(90.26, 78.01) == pytest.approx(12.25)
+    assert Headline("x", 0.01).shortfall(1.0, 2.0) is None  # no direction: no verdict

@@ -7,25 +7,48 @@
   ``results/NAME.json`` (our number beside the post's) or a visible "no record yet".
 * Drops the ipywidgets state that notebook execution stores in each notebook: the book shows the
   static view of every kexue widget, which needs none of it (about 90 kB per explorer page).
-* Removes repeated <script> entries from pages (a jupyter-book 1.x / Sphinx 7.4 quirk).
+* Removes repeated <script> entries from pages (a jupyter-book 1.x / Sphinx 7.4 quirk), MathJax
+  from pages with no formula, and the theme's 1.5 MB Font Awesome script (its CSS draws the icons).
 * Has the kernels that execute the notebooks talk to the build over Unix-domain sockets in a
   private folder, not unencrypted TCP, so ipykernel does not warn at every kernel start.
+* ``{kexue-timings}``: each notebook's execution time, by chapter number and title in book order.
 * After the build: prints each notebook's execution time and writes them to
   ``_build/execution_times.json`` (the budget test reads it).
+* :func:`book_documents`: the book's documents in reading order, from ``_toc.yml``.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 
 from docutils import nodes
+from sphinx import addnodes
+from sphinx.transforms.post_transforms import SphinxPostTransform
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
 logger = logging.getLogger(__name__)
 STAMP = "kexue-src.sha256"
+
+
+def book_documents(toc: str | Path) -> list[str]:
+    """Every document ``_toc.yml`` lists (root, part pages, their sections), in reading order."""
+    import yaml
+
+    tree = yaml.safe_load(Path(toc).read_text())
+    order = [tree["root"]]
+
+    def walk(entries):
+        for entry in entries:
+            order.append(entry["file"])
+            walk(entry.get("sections", []))
+
+    for part in tree.get("parts", [{"chapters": tree.get("chapters", [])}]):
+        walk(part["chapters"])
+    return order
 
 
 def package_source(confdir: str | Path) -> Path:
@@ -81,68 +104,166 @@ def _outdated(app, env, added, changed, removed):
     return [doc for doc in redo if doc not in added and doc not in changed]
 
 
-def _fmt(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return "—" if value is None else str(value)
-
-
 def results_rows(folder: Path, registered: list[str]) -> list[list[str]]:
     """One row per registered experiment (and per record of an experiment no longer registered):
-    name, metric, ours, the post's, profile, device, wall time, date; "no record yet" where no
-    ``folder/NAME.json`` exists."""
+    name, what the headline measures, ours (rounded to its resolution), the post's, the run
+    (profile, device, minutes, date), and a note where ours falls short of the post; "no record
+    yet" where no ``folder/NAME.json`` exists."""
+    from . import experiments
+
     records = {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+    known = set(experiments.names())
     rows = []
     for name in sorted(set(registered) | set(records)):
+        spec = experiments.get(name) if name in known else None
+        headline = spec.headline if spec is not None else None
+        label = headline.label if headline else (records[name]["metric"] if name in records else "—")
         rec = records.get(name)
         if rec is None:
-            rows.append([name, "—", "no record yet", "—", "—", "—", "—", "—"])
+            rows.append([name, label, "no record yet", _reference(spec.reference if spec else None), "—", ""])
             continue
+        ours = rec["metrics"].get(rec["metric"])
         ref = rec.get("reference") or {}
-        rows.append([rec["experiment"], rec["metric"], _fmt(rec["metrics"].get(rec["metric"])),
-                     f"{_fmt(ref.get('value'))} ({ref.get('where')})" if ref else "—",
-                     rec["profile"], rec["provenance"]["device_name"], _fmt(rec["wall_time_s"]),
-                     rec["provenance"]["date"][:10]])
+        show = headline.format if headline else str
+        gap = headline.shortfall(ours, ref.get("value")) if headline and ref else None
+        note = f"short of the reference by {show(gap)}" if gap is not None else ""
+        run = (f"{rec['profile']}, {rec['provenance']['device_name']}, "
+               f"{rec['wall_time_s'] / 60:.0f} min, {rec['provenance']['date'][:10]}")
+        rows.append([rec["experiment"], label, show(ours), _reference(ref), run, note])
     return rows
 
 
+def _reference(ref) -> str:
+    """The post's number as the post gives it, and where it says so."""
+    if not ref:
+        return "—"
+    value, where = (ref.get("value"), ref.get("where")) if isinstance(ref, dict) else (ref.value, ref.where)
+    return f"{value} ({where})"
+
+
+def experiment_chapters(root: Path, names: list[str]) -> dict[str, str]:
+    """The first chapter, in book order, whose notebook names each experiment."""
+    found = {}
+    for doc in book_documents(root / "_toc.yml"):
+        path = root / f"{doc}.ipynb"
+        if path.exists():
+            text = path.read_text(encoding="utf-8")
+            for name in names:
+                if f'\\"{name}\\"' in text:
+                    found.setdefault(name, doc)
+    return found
+
+
 class ResultsTable(SphinxDirective):
-    """``{kexue-results}``: one row per registered experiment, from its ``results/NAME.json``."""
+    """``{kexue-results}``: one row per registered experiment, from its ``results/NAME.json``, its
+    name linking to the chapter that runs it."""
 
     has_content = False
 
     def run(self):
         from . import experiments
 
-        folder = Path(self.env.srcdir) / "results"
+        root = Path(self.env.srcdir)
+        folder = root / "results"
         for path in sorted(folder.glob("*.json")):
             self.env.note_dependency(str(path))
-        rows = results_rows(folder, experiments.names())
-        header = ["Experiment", "Metric", "Ours", "The post's", "Profile", "Device",
-                  "Wall time (s)", "Date"]
-        table = nodes.table(classes=["kexue-results"])
-        group = nodes.tgroup(cols=len(header))
-        table += group
-        group += [nodes.colspec(colwidth=1) for _ in header]
-        head, body = nodes.thead(), nodes.tbody()
-        group += head
-        group += body
-        head += self._row(header)
-        for cells in rows:
-            row = self._row(cells)
-            post = experiments.get(cells[0]).post if cells[0] in experiments.names() else None
+        names = experiments.names()
+        chapters = experiment_chapters(root, names)
+        header = ["Experiment", "Headline number", "Ours", "The post's (or paper's)", "Run", "Note"]
+        table = _table(header, classes=["kexue-results"])
+        body = table[0][-1]
+        for cells in results_rows(folder, names):
+            row = _row(cells)
+            name = cells[0]
+            if name in chapters:
+                link = addnodes.pending_xref("", refdoc=self.env.docname, reftarget="/" + chapters[name],
+                                             reftype="doc", refdomain="std", refexplicit=False,
+                                             classes=["xref", "doc"])
+                link += nodes.inline(text=chapters[name])
+                row[0][0] += [nodes.Text(" in "), link]
+            post = experiments.get(name).post if name in names else None
             if post is not None:
                 row[0][0] += nodes.reference("", f" (post {post})",
                                              refuri=f"https://spaces.ac.cn/archives/{post}")
             body += row
         return [table]
 
-    @staticmethod
-    def _row(cells):
-        row = nodes.row()
-        for text in cells:
-            row += nodes.entry("", nodes.paragraph(text=str(text)))
-        return row
+
+class TimingsNode(nodes.General, nodes.Element):
+    """Placeholder for the timings table, filled in once every notebook has been executed."""
+
+
+class TimingsTable(SphinxDirective):
+    """``{kexue-timings}``: each executed notebook's run time, as "2.3 Title", in book order."""
+
+    has_content = False
+
+    def run(self):
+        from myst_nb.ext.execution_tables import METADATA_KEY as TABLE_KEY
+        from myst_nb.sphinx_ import NbMetadataCollector
+
+        # marked like myst-nb's own table, so the page is rebuilt whenever a notebook re-executes
+        NbMetadataCollector.set_doc_data(self.env, self.env.docname, TABLE_KEY, True)
+        return [TimingsNode()]
+
+
+def timing_rows(order: list[str], exec_data: dict, numbers: dict, titles: dict) -> list[tuple]:
+    """``(doc, "2.3 Title", seconds, succeeded)`` for each executed document, in book order."""
+    rows = []
+    for doc in order:
+        data = exec_data.get(doc)
+        if not data:
+            continue
+        number = ".".join(map(str, numbers.get(doc, ())))
+        rows.append((doc, f"{number} {titles.get(doc, doc)}".strip(), data.get("runtime"),
+                     data.get("succeeded")))
+    return rows
+
+
+class _FillTimings(SphinxPostTransform):
+    default_priority = 8  # before references are resolved
+
+    def run(self, **kwargs) -> None:
+        from myst_nb.sphinx_ import NbMetadataCollector
+
+        env = self.env
+        data = {doc: meta.get("exec_data") for doc, meta in NbMetadataCollector.get_doc_data(env).items()}
+        numbers = {doc: nums.get("", ()) for doc, nums in env.toc_secnumbers.items()}
+        titles = {doc: title.astext() for doc, title in env.titles.items()}
+        order = book_documents(Path(env.srcdir) / "_toc.yml")
+        for node in self.document.findall(TimingsNode):
+            table = _table(["Chapter", "Run time (s)", "Succeeded"], classes=["kexue-timings"])
+            body = table[0][-1]
+            for doc, label, seconds, ok in timing_rows(order, data, numbers, titles):
+                link = addnodes.pending_xref("", refdoc=env.docname, reftarget="/" + doc, reftype="doc",
+                                             refdomain="std", refexplicit=True, classes=["xref", "doc"])
+                link += nodes.inline(text=label)
+                body += _row([link, "—" if seconds is None else f"{seconds:.1f}",
+                              "yes" if ok else "no"])
+            node.replace_self(table)
+
+
+def _table(header: list[str], *, classes: list[str]) -> nodes.table:
+    """A table node with ``header`` and an empty body (``table[0][-1]``) to append rows to."""
+    table = nodes.table(classes=classes)
+    group = nodes.tgroup(cols=len(header))
+    table += group
+    group += [nodes.colspec(colwidth=1) for _ in header]
+    head, body = nodes.thead(), nodes.tbody()
+    group += head
+    group += body
+    head += _row(header)
+    return table
+
+
+def _row(cells) -> nodes.row:
+    """A table row; each cell is text or a node to put in a paragraph."""
+    row = nodes.row()
+    for cell in cells:
+        paragraph = nodes.paragraph()
+        paragraph += cell if isinstance(cell, nodes.Node) else nodes.Text(str(cell))
+        row += nodes.entry("", paragraph)
+    return row
 
 
 def _report_times(app, exception) -> None:
@@ -164,18 +285,41 @@ def _report_times(app, exception) -> None:
         logger.info(f"  {secs:7.1f}  {doc}" if secs is not None else f"      ?  {doc}")
 
 
-def _dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
-    """Drop repeated <script> entries (same file, or same inline body). Under jupyter-book 1.x
-    with Sphinx 7.4, sphinx-thebe's inline configuration lands twice on every page, and the second
-    copy throws "THEBE_JS_URL has already been declared"."""
+def _trim_scripts(app, pagename, templatename, context, doctree) -> None:
+    """Drop repeated <script> entries (same file, or same inline body), and MathJax from a page with
+    no formula. Under jupyter-book 1.x with Sphinx 7.4, sphinx-thebe's inline configuration lands
+    twice on every page, and the second copy throws "THEBE_JS_URL has already been declared";
+    myst-nb has Sphinx add MathJax (1.2 MB with its fonts) to every page, math or not."""
+    body = context.get("body", "")
+    has_math = any(mark in body for mark in ("\\(", "\\[", "\\begin{", "$$"))
     seen, unique = set(), []
     for script in context.get("script_files", []):
         attributes = getattr(script, "attributes", {})
-        key = (getattr(script, "filename", str(script)) or "", attributes.get("body", ""))
-        if key not in seen:
-            seen.add(key)
-            unique.append(script)
+        filename = getattr(script, "filename", str(script)) or ""
+        key = (filename, attributes.get("body", ""))
+        if key in seen or (not has_math and filename == app.config.mathjax_path):
+            continue
+        seen.add(key)
+        unique.append(script)
     context["script_files"] = unique
+
+
+#: The theme's Font Awesome script (1.5 MB) swaps each icon for an SVG; the theme's CSS already draws
+#: the same icons from Font Awesome's web fonts, so the book does without the script.
+FONTAWESOME_SCRIPT = re.compile(r'<script[^>]*src="[^"]*_static/scripts/fontawesome\.js[^"]*"[^>]*></script>\s*')
+
+
+def _drop_fontawesome_script(app, exception) -> None:
+    if exception is not None or app.builder.format != "html":
+        return
+    out = Path(app.outdir)
+    for page in out.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        trimmed = FONTAWESOME_SCRIPT.sub("", text)
+        if trimmed != text:
+            page.write_text(trimmed, encoding="utf-8")
+    for name in ("fontawesome.js", "fontawesome.js.map", "fontawesome.js.LICENSE.txt"):
+        (out / "_static" / "scripts" / name).unlink(missing_ok=True)
 
 
 def _drop_widget_state(app, doctree) -> None:
@@ -209,11 +353,15 @@ def use_ipc_kernels() -> Path:
 
 def setup(app):
     app.add_directive("kexue-results", ResultsTable)
+    app.add_node(TimingsNode)
+    app.add_directive("kexue-timings", TimingsTable)
+    app.add_post_transform(_FillTimings)
     use_ipc_kernels()
     app.connect("builder-inited", _drop_stale_cache)
     app.connect("env-get-outdated", _outdated)
     app.connect("build-finished", _report_times)
     app.connect("build-finished", _stamp_source)
-    app.connect("html-page-context", _dedupe_scripts, priority=999)  # after others add theirs
+    app.connect("html-page-context", _trim_scripts, priority=999)  # after others add theirs
+    app.connect("build-finished", _drop_fontawesome_script)
     app.connect("doctree-read", _drop_widget_state)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
