@@ -2,6 +2,7 @@
 import re
 import subprocess
 import sys
+import tomllib
 import types
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import nbformat
 import pytest
 import yaml
 
-from kexue import notebook
+from kexue import notebook, sphinx
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p for p in (ROOT / "chapters").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
@@ -18,11 +19,7 @@ POST_LINK = re.compile(r"https://spaces\.ac\.cn/archives/(\d+)")
 
 
 def toc_files():
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]]
-    for part in toc.get("parts", []):
-        files += [ch["file"] for ch in part["chapters"]]
-    return files
+    return sphinx.book_documents(ROOT / "_toc.yml")
 
 
 def test_there_are_chapters():
@@ -36,6 +33,18 @@ def test_committed_without_outputs(path):
     for cell in nb.cells:
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None, f"{path.name} has outputs"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_code_lines_fit_the_page_column(path):
+    """The HTML shows code in a column about 88 characters wide. `ruff format` keeps code to the
+    chapters' line-length but leaves long strings and comments alone, so every line is checked."""
+    limit = tomllib.loads((ROOT / "chapters" / "ruff.toml").read_text())["line-length"]
+    nb = nbformat.read(path, as_version=4)
+    long = [f"{path.name}, cell {i}, line {j}: {len(line)} > {limit} characters: {line.strip()}"
+            for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
+            for j, line in enumerate(cell.source.splitlines(), start=1) if len(line) > limit]
+    assert not long, "\n".join(long)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -147,50 +156,26 @@ def test_chapter_says_what_it_builds_on_with_links_that_resolve(path):
         assert target.relative_to(ROOT).with_suffix("").as_posix() in listed, link
 
 
-# Figures: a code cell that shows an image carries myst-nb's figure options in its metadata,
-# {"mystnb": {"figure": {"caption": ..., "name": "fig-..."}}}, and the text cites it by number.
-NUMREF = re.compile(r"\{numref\}`(?:[^`]*<)?([^`<>]+)>?`")
+def test_intro_lists_the_parts_that_are_in_the_toc_in_order():
+    """The intro's "What is in the book" names exactly the parts _toc.yml has, in its order, so
+    it stays true as parts land."""
+    intro = (ROOT / "intro.md").read_text()
+    section = intro.split("## What is in the book", 1)[1].split("\n## ", 1)[0]
+    listed = [link.removesuffix(".md") for link in re.findall(r"\]\(([^)]+\.md)\)", section)]
+    parts = [doc for doc in toc_files() if doc.endswith("/index")]
+    assert parts and listed == parts
 
 
-def figures(path):
-    """The figure options of the notebook's cells, in order."""
-    nb = nbformat.read(path, as_version=4)
-    return [c.metadata["mystnb"]["figure"] for c in nb.cells
-            if isinstance(c.metadata.get("mystnb"), dict) and "figure" in c.metadata["mystnb"]]
-
-
-def numrefs(path):
-    nb = nbformat.read(path, as_version=4)
-    return NUMREF.findall("\n".join(c.source for c in nb.cells if c.cell_type == "markdown"))
-
-
-def book_figure_names():
-    return [f.get("name") for path in NOTEBOOKS for f in figures(path)]
-
-
-def test_figure_names_are_unique_across_the_book():
-    names = book_figure_names()
-    assert names, "no figures in the book"
-    bad = [n for n in names if not (isinstance(n, str) and n.startswith("fig-"))]
-    assert not bad, f"figure names must start with 'fig-': {bad}"
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    assert not repeated, f"figure names used more than once: {repeated}"
-
-
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_every_figure_has_a_caption_and_is_referred_to_by_number(path):
-    cited = set(numrefs(path))
-    for figure in figures(path):
-        name, caption = figure.get("name"), figure.get("caption")
-        assert isinstance(caption, str) and caption.strip(), f"{path.name}: {name} has no caption"
-        assert name in cited, f"{path.name}: no {{numref}}`{name}` in the text"
-
-
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_every_numref_names_a_figure_of_the_book(path):
-    known = set(book_figure_names())
-    unknown = [name for name in numrefs(path) if name not in known]
-    assert not unknown, f"{path.name} refers to figures that do not exist: {unknown}"
+@pytest.mark.parametrize("part", [d for d in toc_files() if d.endswith("/index")])
+def test_each_part_page_lists_its_chapters_in_toc_order(part):
+    """A part's landing page names its chapters in the order _toc.yml reads them."""
+    folder = part.rsplit("/", 1)[0]
+    text = (ROOT / f"{part}.md").read_text()
+    linked = [f"{folder}/{name}" for name in re.findall(r"^\d+\. \[[^\]]+\]\(([\w-]+)\.ipynb\)", text, re.M)]
+    chapters = [doc for doc in toc_files() if doc.startswith(folder + "/") and doc != part]
+    assert linked == chapters
+    for heading in ("**What it covers.**", "**What it assumes.**", "**The order of its chapters.**"):
+        assert heading in text, f"{part} has no {heading}"
 
 
 BIB = ROOT / "references.bib"
@@ -289,3 +274,45 @@ def test_plain_citation_patterns_catch_hand_written_citations():
 
 # Figures: a code cell that shows an image carries myst-nb's figure options in its metadata,
 # {"mystnb": {"figure": {"caption": ..., "name": "fig-..."}}}, and the text cites it by number.
+NUMREF = re.compile(r"\{numref\}`(?:[^`]*<)?([^`<>]+)>?`")
+
+
+def figures(path):
+    """The figure options of the notebook's cells, in order."""
+    nb = nbformat.read(path, as_version=4)
+    return [c.metadata["mystnb"]["figure"] for c in nb.cells
+            if isinstance(c.metadata.get("mystnb"), dict) and "figure" in c.metadata["mystnb"]]
+
+
+def numrefs(path):
+    nb = nbformat.read(path, as_version=4)
+    return NUMREF.findall("\n".join(c.source for c in nb.cells if c.cell_type == "markdown"))
+
+
+def book_figure_names():
+    return [f.get("name") for path in NOTEBOOKS for f in figures(path)]
+
+
+def test_figure_names_are_unique_across_the_book():
+    names = book_figure_names()
+    assert names, "no figures in the book"
+    bad = [n for n in names if not (isinstance(n, str) and n.startswith("fig-"))]
+    assert not bad, f"figure names must start with 'fig-': {bad}"
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    assert not repeated, f"figure names used more than once: {repeated}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_figure_has_a_caption_and_is_referred_to_by_number(path):
+    cited = set(numrefs(path))
+    for figure in figures(path):
+        name, caption = figure.get("name"), figure.get("caption")
+        assert isinstance(caption, str) and caption.strip(), f"{path.name}: {name} has no caption"
+        assert name in cited, f"{path.name}: no {{numref}}`{name}` in the text"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_numref_names_a_figure_of_the_book(path):
+    known = set(book_figure_names())
+    unknown = [name for name in numrefs(path) if name not in known]
+    assert not unknown, f"{path.name} refers to figures that do not exist: {unknown}"

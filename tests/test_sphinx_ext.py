@@ -202,3 +202,12 @@ def test_headlines_check_their_fields():
         Headline("", 0.01)
     assert Headline("nll", 0.1, "lower").shortfall(90.26, 78.01) == pytest.approx(12.25)
     assert Headline("x", 0.01).shortfall(1.0, 2.0) is None  # no direction: no verdict
+
+
+def test_citations_use_round_brackets():
+    import sphinxcontrib.bibtex.plugin
+
+    name = ext._register_round_bracket_citations()
+    style = sphinxcontrib.bibtex.plugin.find_plugin("sphinxcontrib.bibtex.style.referencing", name)()
+    assert (style.bracket_parenthetical.left, style.bracket_parenthetical.right) == ("(", ")")
+    assert (style.bracket_textual.left, style.bracket_textual.right) == ("(", ")")

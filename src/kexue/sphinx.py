@@ -15,6 +15,7 @@
 * After the build: prints each notebook's execution time and writes them to
   ``_build/execution_times.json`` (the budget test reads it).
 * :func:`book_documents`: the book's documents in reading order, from ``_toc.yml``.
+* Registers the citation style ``author_year_round``: "(Jiang et al., 2017)", not "[...]".
 """
 from __future__ import annotations
 
@@ -351,7 +352,34 @@ def use_ipc_kernels() -> Path:
     return folder
 
 
+def _register_round_bracket_citations() -> str:
+    """sphinxcontrib-bibtex's author-year style with round brackets, "(Jiang et al., 2017)" and
+    "Jiang et al. (2017)", as the book's prose writes them. Returns the style's name."""
+    from dataclasses import dataclass, field
+
+    import sphinxcontrib.bibtex.plugin
+    from sphinxcontrib.bibtex.style.referencing import BracketStyle
+    from sphinxcontrib.bibtex.style.referencing.author_year import AuthorYearReferenceStyle
+
+    def round_brackets() -> BracketStyle:
+        return BracketStyle(left="(", right=")")
+
+    @dataclass
+    class RoundBrackets(AuthorYearReferenceStyle):
+        bracket_parenthetical: BracketStyle = field(default_factory=round_brackets)
+        bracket_textual: BracketStyle = field(default_factory=round_brackets)
+        bracket_author: BracketStyle = field(default_factory=round_brackets)
+        bracket_label: BracketStyle = field(default_factory=round_brackets)
+        bracket_year: BracketStyle = field(default_factory=round_brackets)
+
+    name = "author_year_round"
+    sphinxcontrib.bibtex.plugin.register_plugin("sphinxcontrib.bibtex.style.referencing", name,
+                                                RoundBrackets)
+    return name
+
+
 def setup(app):
+    _register_round_bracket_citations()
     app.add_directive("kexue-results", ResultsTable)
     app.add_node(TimingsNode)
     app.add_directive("kexue-timings", TimingsTable)

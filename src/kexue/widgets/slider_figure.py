@@ -66,10 +66,11 @@ class Slider:
     def html_row(self, k: int, label_width: str = "7em") -> str:
         """The static view's control: a labelled range input over the grid's indices (``data-k``
         is its position among the widget's sliders) and an <output> showing the value."""
-        return (f'<label style="display:flex;gap:.6em;align-items:center;margin:.2em 0">'
-                f'<span style="min-width:{label_width}">{html.escape(self.description)}</span>'
+        return (f'<label style="display:flex;flex-wrap:wrap;gap:.1em .6em;align-items:center;margin:.2em 0">'
+                f'<span style="min-width:min({label_width},100%)">{html.escape(self.description)}</span>'
                 f'<input type="range" class="kx-slider" data-k="{k}" min="0" max="{len(self.grid) - 1}" '
-                f'step="1" value="{self.index_of(self.value)}" aria-label="{html.escape(self.description)}">'
+                f'step="1" value="{self.index_of(self.value)}" aria-label="{html.escape(self.description)}" '
+                f'style="flex:0 1 12em;min-width:6em">'
                 f'<output class="kx-value">{self.value:g}</output></label>')
 
     def ipywidget(self):
@@ -147,7 +148,8 @@ class SliderFigure(TwoViews):
         data = json.dumps({"sliders": spec, "frames": frames})
         return f"""<div class="kx-widget" id="{uid}" data-kind="slider-figure">{title}
 {''.join(rows)}
-<img class="kx-frame" alt="{html.escape(self.title or 'figure')}" style="max-width:100%">
+<div style="overflow-x:auto"><img class="kx-frame" alt="{html.escape(self.title or 'figure')}"
+ style="max-width:100%;min-width:min(36em,100vw)"></div>
 <script type="application/json" class="kx-data">{data}</script>
 <script>(function(){{
   var root = document.getElementById("{uid}");

@@ -441,9 +441,9 @@ class OptimiserPlayground(TwoViews):
         rows = "".join(s.html_row(k, label_width=LABEL_WIDTH) for k, s in enumerate(self.sliders))
         script = UPDATE_RULES_JS + _VIEW_JS.replace("UID", json.dumps(uid), 1)
         return f"""<div class="kx-playground" id="{uid}" data-kind="optimiser-playground">
-<label style="display:flex;gap:.6em;align-items:center;margin:.2em 0">
-<span style="min-width:{LABEL_WIDTH}">surface</span>
-<select class="kx-surface" aria-label="surface">{options}</select></label>
+<label style="display:flex;flex-wrap:wrap;gap:.1em .6em;align-items:center;margin:.2em 0">
+<span style="min-width:min({LABEL_WIDTH},100%)">surface</span>
+<select class="kx-surface" aria-label="surface" style="max-width:100%">{options}</select></label>
 {rows}
 <canvas class="kx-canvas" role="img" aria-label="the optimisers' paths over the contours of the loss"
  style="max-width:100%;height:auto;display:block"></canvas>
