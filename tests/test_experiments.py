@@ -216,3 +216,26 @@ def test_a_quick_experiment_run_twice_gives_the_same_metrics(name):
     first = experiments.run(name, "quick").metrics
     second = experiments.run(name, "quick").metrics
     assert _without_timings(first) == _without_timings(second)
+
+
+def test_a_saved_full_run_publishes_what_its_experiment_picks(tmp_path):
+    import torch
+
+    from kexue import published
+
+    @experiment("toy-publish", quick=dict(n=2), full=dict(n=3), metric="total", headline=TOY,
+                description="", post=1,
+                publish=lambda art: {"weights": torch.arange(art["n"], dtype=torch.float32)})
+    def run_toy(config):
+        return {"total": config["n"]}, {"n": config["n"]}
+
+    try:
+        experiments.run("toy-publish", "quick", save_to=tmp_path)
+        assert not (tmp_path / "toy-publish.pt").exists(), "only full runs publish"
+        record = experiments.run("toy-publish", "full", save_to=tmp_path)
+        saved = json.loads((tmp_path / "toy-publish.json").read_text())
+        assert saved["published"] == record.published and saved["published"]["file"] == "toy-publish.pt"
+        _, tensors = published.load("toy-publish", tmp_path)
+        assert tensors["weights"].tolist() == [0.0, 1.0, 2.0]
+    finally:
+        experiments.REGISTRY.pop("toy-publish")

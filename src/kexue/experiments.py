@@ -82,6 +82,7 @@ class Experiment:
     post: int
     reference: Reference | None = None
     headline: Headline | None = None
+    publish: Callable[[dict], dict] | None = None
 
     def config(self, profile: str) -> dict:
         if profile not in runtime.PROFILES:
@@ -103,11 +104,13 @@ class Record:
     wall_time_s: float
     provenance: dict
     artifacts: dict = dataclasses.field(default_factory=dict, repr=False)
+    published: dict | None = None
 
     def to_json(self) -> dict:
-        data = dataclasses.asdict(self)
-        data.pop("artifacts")
-        return data
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "artifacts"}
+        if data["published"] is None:
+            data.pop("published")
+        return json.loads(json.dumps(data))  # a deep, JSON-only copy
 
     def save(self, directory: str | os.PathLike) -> Path:
         """Write ``directory/NAME.json`` atomically (a partial file never replaces a good one)."""
@@ -130,11 +133,13 @@ def results_dir() -> Path:
 
 
 def experiment(name: str, *, quick: dict, full: dict, metric: str, description: str, post: int,
-               headline: Headline, reference: Reference | None = None):
+               headline: Headline, reference: Reference | None = None,
+               publish: Callable[[dict], dict] | None = None):
     """Register ``fn(config) -> metrics`` (or ``(metrics, artifacts)``) as experiment ``name``.
 
     ``metric`` names the key of the returned metrics that is the headline number; ``headline``
-    says how the results appendix shows it.
+    says how the results appendix shows it. ``publish(artifacts) -> {name: tensor}`` picks what a
+    saved full run keeps beside its record for the pages (:mod:`kexue.published`).
     """
     if not name or not name.replace("-", "").isalnum() or name != name.lower():
         raise ValueError(f"experiment names are lower-case words joined by '-', got {name!r}")
@@ -146,7 +151,7 @@ def experiment(name: str, *, quick: dict, full: dict, metric: str, description: 
         if name in REGISTRY and REGISTRY[name].fn.__qualname__ != fn.__qualname__:
             raise ValueError(f"experiment {name!r} is already registered")
         REGISTRY[name] = Experiment(name, fn, dict(quick), dict(full), metric, description, post,
-                                    reference, headline)
+                                    reference, headline, publish)
         return fn
 
     return register
@@ -231,7 +236,8 @@ def run(name: str, profile: str | None = None, *, save_to: str | os.PathLike | N
     """Run experiment ``name`` at ``profile`` (default: the current one); return its :class:`Record`.
 
     ``overrides`` replace keys of the profile's configuration (unknown keys are an error).
-    ``save_to`` writes the record as ``save_to/NAME.json``. With ``resume``, every training of the
+    ``save_to`` writes the record as ``save_to/NAME.json`` (and, for a full run of an experiment
+    that publishes, its tensors as ``save_to/NAME.pt``). With ``resume``, every training of the
     run checkpoints into :func:`checkpoint_folder` (see :func:`kexue.train.checkpoints`): run it
     again after an interrupt and it resumes where it stopped and ends with the same metrics; the
     folder is deleted once the run has finished.
@@ -269,6 +275,10 @@ def run(name: str, profile: str | None = None, *, save_to: str | os.PathLike | N
         artifacts=artifacts,
     )
     if save_to is not None:
+        if exp.publish is not None and profile == "full":
+            from . import published
+
+            record.published = published.save(exp.publish(artifacts), save_to, name)
         record.save(save_to)
     if folder is not None:
         shutil.rmtree(folder, ignore_errors=True)

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import torch
 
-from ... import data, runtime, train
+from ... import data, published, runtime, train
 from ...bench import steps_per_second
 from ...checks import positive_int
-from ...experiments import Headline, Reference, experiment
+from ...experiments import Headline, Reference, experiment, results_dir
 from ...train import Trainer, adam
 from ..autoencoder import VAE, VAELoss
 from ..cluster_scores import SCORES, scores
 from ..clustering import ClusteringVAE, _codes, cluster_loss, train_clustering
 
-__all__ = ["load_images", "baselines", "run_clustering", "benchmark"]
+__all__ = ["load_images", "baselines", "run_clustering", "full_run", "benchmark"]
 
 
 DATASETS = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
@@ -114,13 +114,36 @@ def run_clustering(config: dict):
     return metrics, artifacts
 
 
+def _publish(artifacts: dict) -> dict:
+    """What a full run keeps for the page: the median seed's model and its test clusters."""
+    return {**published.module_tensors(artifacts["model"], "model"),
+            "clusters": torch.as_tensor(artifacts["clusters"], dtype=torch.int64),
+            "seed": torch.tensor(artifacts["seed"])}
+
+
+def full_run(name: str) -> dict | None:
+    """The committed full run of ``name`` ("vae-cluster-mnist" or "vae-cluster-fashion") as the
+    page uses it: ``{"record", "model", "clusters", "seed", "x_test", "y_test"}`` (the median
+    seed's model, float16 weights as float32), or None where no full record publishes one."""
+    found = published.load(name, results_dir())
+    if found is None:
+        return None
+    record, tensors = found
+    c = record["config"]
+    model = ClusteringVAE(c["widths"], clusters=c["clusters"], classifier_hidden=c["classifier_hidden"])
+    model.load_state_dict(published.state_dict(tensors, "model"))
+    _, _, x_test, y_test = load_images(c["dataset"], 1, torch.device("cpu"))
+    return {"record": record, "model": model.eval(), "clusters": tensors["clusters"].numpy(),
+            "seed": int(tensors["seed"]), "x_test": x_test, "y_test": y_test}
+
+
 def _registration(dataset: str, reference: float, where: str) -> dict:
     """The keywords of :func:`kexue.experiments.experiment` for the clustering of ``dataset``."""
     model = dict(dataset=dataset, widths=[784, 512, 256, 10], clusters=10, classifier_hidden=256,
                  lr=1e-3, batch_size=100, recon_weight=2.5, balance="sample", kmeans_epoch=4,
                  baselines=True)
     return dict(
-        post=5887, metric="test_acc",
+        post=5887, metric="test_acc", publish=_publish,
         headline=Headline("test accuracy, clusters by majority (median of seeds)", 0.005, "higher"),
         quick=dict(model, n_train=10000, epochs=6, seeds=[0], kmeans_inits=1, post_recipe_run=False,
                    kmeans_epoch=2),

@@ -10,14 +10,39 @@ import math
 
 import torch
 
-from ... import classifier, runtime
-from ...experiments import Headline, experiment
+from ... import classifier, published, runtime
+from ...experiments import Headline, experiment, results_dir
 from ...generative import frechet
 from ..autoencoder import VAE, VAELoss, squared_error, train_model
 from ..eae import EAE, TITLES, EAELoss, code_moments, draw_samples
 from ..entropy import gaussian_entropy, knn_entropy
 
-__all__ = ["run_eae"]
+__all__ = ["run_eae", "full_run"]
+
+#: Samples per model a full run keeps for the page's figure (plot_samples shows the first 40).
+PUBLISHED_SAMPLES = 40
+
+
+def _publish(artifacts: dict) -> dict:
+    """What a full run keeps for the page: the EAE's decoder, and each model's first samples."""
+    kept = published.module_tensors(artifacts["models"]["eae"].decoder, "eae_decoder")
+    for name, samples in artifacts["samples"].items():
+        kept[f"samples.{name}"] = samples[:PUBLISHED_SAMPLES]
+    return kept
+
+
+def full_run() -> dict | None:
+    """The committed full run as the page uses it: ``{"record", "decoder", "samples"}`` (the
+    EAE's decoder, float16 weights as float32; each model's first samples), or None."""
+    found = published.load("eae-mnist", results_dir())
+    if found is None:
+        return None
+    record, tensors = found
+    c = record["config"]
+    decoder = EAE(c["hidden"], c["latent_dim"]).decoder
+    decoder.load_state_dict(published.state_dict(tensors, "eae_decoder"))
+    samples = {name: tensors[f"samples.{name}"] for name in TITLES if f"samples.{name}" in tensors}
+    return {"record": record, "decoder": decoder.eval(), "samples": samples}
 
 
 def _measure_codes(codes: torch.Tensor, k: int, generator: torch.Generator) -> dict:
@@ -41,7 +66,7 @@ def _measure_codes(codes: torch.Tensor, k: int, generator: torch.Generator) -> d
     full=dict(n_train=60000, n_test=10000, hidden=[512, 256], latent_dim=8, epochs=10,
               batch_size=100, lr=1e-3, entropy_weight=1.0, k=1, classifier_hidden=[256, 128],
               classifier_epochs=5, seed=0),
-    metric="fid_eae",
+    metric="fid_eae", publish=_publish,
     headline=Headline("Fréchet distance of EAE samples (book classifier features)", 0.5, "lower"),
     description="MNIST: an entropic autoencoder (BN without scale/shift on an 8-D code, loss "
                 "||x - D(z)||^2 - lambda H(z) with the 1-NN entropy estimate), the same network "

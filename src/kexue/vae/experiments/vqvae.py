@@ -9,13 +9,35 @@ from __future__ import annotations
 import math
 import time
 
-from ... import data, runtime
-from ...experiments import Headline, experiment
+from ... import data, published, runtime
+from ...experiments import Headline, experiment, results_dir
 from .. import code_prior
 from ..vector_quantise import code_counts, dead_codes, perplexity
-from ..vqvae import GRID, reconstruction_errors, train_vqvae
+from ..vqvae import GRID, VQVAE, reconstruction_errors, train_vqvae
 
-__all__ = ["run_vqvae"]
+__all__ = ["run_vqvae", "full_run"]
+
+
+def _publish(artifacts: dict) -> dict:
+    """What a full run keeps for the page: the VQ-VAE and its code prior."""
+    return {**published.module_tensors(artifacts["model"], "model"),
+            **published.module_tensors(artifacts["prior"], "prior")}
+
+
+def full_run() -> dict | None:
+    """The committed full run as the page uses it: ``{"record", "model", "prior"}`` (float16
+    weights as float32), or None where no full record publishes one."""
+    found = published.load("vqvae-mnist", results_dir())
+    if found is None:
+        return None
+    record, tensors = found
+    c = record["config"]
+    model = VQVAE(num_codes=c["num_codes"], code_dim=c["code_dim"], channels=c["channels"])
+    model.load_state_dict(published.state_dict(tensors, "model"))
+    prior = code_prior.CodePrior(c["num_codes"], grid=(GRID, GRID), width=c["prior_width"],
+                                 heads=c["prior_heads"], layers=c["prior_layers"])
+    prior.load_state_dict(published.state_dict(tensors, "prior"))
+    return {"record": record, "model": model.eval(), "prior": prior.eval()}
 
 
 def run_vqvae(config: dict):
@@ -64,7 +86,7 @@ def run_vqvae(config: dict):
 
 
 experiment(
-    "vqvae-mnist", post=6760, metric="test_mse_per_pixel",
+    "vqvae-mnist", post=6760, metric="test_mse_per_pixel", publish=_publish,
     headline=Headline("test reconstruction error (MSE per pixel)", 0.00001, "lower"),
     quick=dict(n_train=10000, num_codes=64, code_dim=16, channels=16, lr=2e-3, batch_size=64,
                steps=160, data_init=True, restart_every=20, seed=0, log_every=20, plain_run=False,
