@@ -19,7 +19,7 @@ from ..autoencoder import VAE, VAELoss
 from ..cluster_scores import SCORES, scores
 from ..clustering import ClusteringVAE, _codes, cluster_loss, train_clustering
 
-__all__ = ["load_images", "baselines", "run_clustering", "full_run", "benchmark"]
+__all__ = ["load_images", "baselines", "run_clustering", "full_run", "shown", "benchmark"]
 
 
 DATASETS = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
@@ -135,6 +135,21 @@ def full_run(name: str) -> dict | None:
     _, _, x_test, y_test = load_images(c["dataset"], 1, torch.device("cpu"))
     return {"record": record, "model": model.eval(), "clusters": tensors["clusters"].numpy(),
             "seed": int(tensors["seed"]), "x_test": x_test, "y_test": y_test}
+
+
+def shown(record) -> dict:
+    """What a page shows of ``record``'s experiment: its committed full run where one is published
+    (``profile`` "full"), else ``record``'s own model (the page's quick run), with a ``label``
+    saying which for figure titles."""
+    full = full_run(record.experiment)
+    if full is not None:
+        device = full["record"]["provenance"]["device_name"].split(" (")[0]
+        return {**full, "profile": "full",
+                "label": f"full run ({device}), seed {full['seed']}"}
+    art = record.artifacts
+    return {"record": record.to_json(), "model": art["model"], "clusters": art["clusters"],
+            "seed": art["seed"], "x_test": art["x_test"], "y_test": art["y_test"],
+            "profile": record.profile, "label": f"{record.profile} run on this page"}
 
 
 def _registration(dataset: str, reference: float, where: str) -> dict:
