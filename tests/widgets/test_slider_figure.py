@@ -27,6 +27,7 @@ def test_slider_grids_and_defaults():
     (dict(name="not ok"), "identifier"),
     (dict(name="t", start=0, stop=1), "give either values or start, stop and num"),
     (dict(name="t", start=0, stop=1, num=1), "num must be at least 2"),
+    (dict(name="t", start=0, stop=1, num=2.7), "slider 't': num must be a positive int, got 2.7"),
     (dict(name="t", values=[1]), "at least 2 numbers"),
     (dict(name="t", start=math.nan, stop=1, num=5), "slider 't': start must be finite, got nan"),
     (dict(name="t", start=0, stop=math.inf, num=5), "slider 't': stop must be finite, got inf"),

@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..checks import real_number
+from ..checks import positive_int, real_number
 from ._views import TwoViews, next_element_id, palette_png_base64
 
 
@@ -41,11 +41,12 @@ class Slider:
         if self.values is None:
             if None in (self.start, self.stop, self.num):
                 raise ValueError(f"slider {self.name!r}: give either values or start, stop and num")
-            if int(self.num) < 2:
+            num = positive_int(self.num, f"slider {self.name!r}: num")
+            if num < 2:
                 raise ValueError(f"slider {self.name!r}: num must be at least 2, got {self.num}")
             start = real_number(self.start, f"slider {self.name!r}: start")
             stop = real_number(self.stop, f"slider {self.name!r}: stop")
-            grid = np.linspace(start, stop, int(self.num))
+            grid = np.linspace(start, stop, num)
         else:
             grid = np.asarray(list(self.values), dtype=float)
             if grid.ndim != 1 or len(grid) < 2:
