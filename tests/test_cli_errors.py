@@ -26,3 +26,14 @@ def test_bench_on_an_unknown_device_says_so_in_one_line(capsys):
     assert cli.main(["bench", "vae-cluster", "--device", "tpu"]) == 2
     err = capsys.readouterr().err
     assert err == "unknown device 'tpu': use cuda, cuda:N (the N-th GPU), mps or cpu\n"
+
+
+def test_bench_with_no_steps_says_so_in_one_line(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["bench", "vae-cluster", "--steps", "0"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --steps: must be a whole number of at least 1, got '0'" in err
+    assert "Traceback" not in err

@@ -12,6 +12,17 @@ import sys
 from pathlib import Path
 
 
+def _positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (argparse reports anything else in one line)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     from . import bench, data, experiments, runtime, train
 
@@ -31,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     fetch.add_argument("names", nargs="+", choices=sorted(data.DATASETS))
     timing = sub.add_parser("bench", help="time our training loop against a plain PyTorch one")
     timing.add_argument("name", choices=sorted(bench.BENCHMARKS))
-    timing.add_argument("--steps", type=int, default=300, help="timed training steps (default 300)")
+    timing.add_argument("--steps", type=_positive_int, default=300,
+                        help="timed training steps (default 300)")
     timing.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best there is)")
     args = parser.parse_args(argv)
 
