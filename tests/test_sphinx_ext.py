@@ -39,22 +39,29 @@ def test_repeated_scripts_are_dropped_keeping_the_first():
 
     scripts = [_JavaScript("_static/a.js"), _JavaScript(None, body="const X = 1"),
                _JavaScript("_static/a.js", defer="defer"), _JavaScript("", body="const X = 1"),
-               _JavaScript(None, body="const Y = 2"), _JavaScript("mathjax/tex-chtml.js")]
-    app = SimpleNamespace(config=SimpleNamespace(mathjax_path="mathjax/tex-chtml.js"))
+               _JavaScript(None, body="const Y = 2"), _JavaScript("_static/mathjax/startup.js"),
+               _JavaScript(None, body='window.MathJax = {"options": {}}')]
+    app = SimpleNamespace(config=SimpleNamespace(mathjax_path="mathjax/startup.js"))
     with_math = {"script_files": scripts, "body": "<p>\\(x\\)</p>"}
     ext._trim_scripts(app, "page", "page.html", with_math, None)
-    assert with_math["script_files"] == [scripts[0], scripts[1], scripts[4], scripts[5]]
+    assert with_math["script_files"] == [scripts[0], scripts[1], scripts[4], scripts[5], scripts[6]]
     without = {"script_files": scripts, "body": "<p>no formula, $5 only</p>"}
     ext._trim_scripts(app, "page", "page.html", without, None)
     assert without["script_files"] == [scripts[0], scripts[1], scripts[4]]
 
 
-def test_the_font_awesome_script_tag_is_removed_and_nothing_else():
+def test_pages_lose_the_font_awesome_script_and_the_search_index_but_the_search_page():
     page = ('<head><script defer src="_static/scripts/bootstrap.js?digest=1"></script>\n'
             '  <script defer src="../_static/scripts/fontawesome.js?digest=1"></script>\n'
-            '<script src="x.js"></script></head>')
-    trimmed = ext.FONTAWESOME_SCRIPT.sub("", page)
-    assert "fontawesome" not in trimmed and "bootstrap.js" in trimmed and "x.js" in trimmed
+            '<script src="../_static/searchtools.js"></script>\n'
+            '<script src="../_static/language_data.js"></script>\n'
+            '<script src="../searchindex.js"></script>\n'
+            '<script src="x.js"></script></head><i class="fab fa-github"></i>')
+    trimmed = ext.trim_page(page, search_page=False)
+    assert "fontawesome" not in trimmed and "search" not in trimmed and "language_data" not in trimmed
+    assert "bootstrap.js" in trimmed and "x.js" in trimmed and 'class="fa-solid fa-code-branch"' in trimmed
+    kept = ext.trim_page(page, search_page=True)
+    assert "searchindex.js" in kept and "searchtools.js" in kept and "fontawesome" not in kept
 
 
 class FakeApp:
@@ -211,3 +218,19 @@ def test_citations_use_round_brackets():
     style = sphinxcontrib.bibtex.plugin.find_plugin("sphinxcontrib.bibtex.style.referencing", name)()
     assert (style.bracket_parenthetical.left, style.bracket_parenthetical.right) == ("(", ")")
     assert (style.bracket_textual.left, style.bracket_textual.right) == ("(", ")")
+
+
+def test_design_files_stay_only_where_used():
+    from types import SimpleNamespace
+
+    from sphinx.builders.html._assets import _CascadingStyleSheet, _JavaScript
+
+    scripts = [_JavaScript("_static/design-tabs.js"), _JavaScript("_static/doctools.js")]
+    css = [_CascadingStyleSheet("_static/sphinx-design.min.css"), _CascadingStyleSheet("_static/basic.css")]
+    app = SimpleNamespace(config=SimpleNamespace(mathjax_path="mathjax/startup.js"))
+    page = {"script_files": scripts, "css_files": css, "body": "<p>text</p>"}
+    ext._trim_scripts(app, "chapters/a", "page.html", page, None)
+    assert page["script_files"] == [scripts[1]] and page["css_files"] == [css[1]]
+    uses = {"script_files": scripts, "css_files": css, "body": '<div class="sd-card">'}
+    ext._trim_scripts(app, "chapters/b", "page.html", uses, None)
+    assert uses["script_files"] == scripts and uses["css_files"] == css

@@ -8,7 +8,8 @@
 * Drops the ipywidgets state that notebook execution stores in each notebook: the book shows the
   static view of every kexue widget, which needs none of it (about 90 kB per explorer page).
 * Removes repeated <script> entries from pages (a jupyter-book 1.x / Sphinx 7.4 quirk), MathJax
-  from pages with no formula, and the theme's 1.5 MB Font Awesome script (its CSS draws the icons).
+  from pages with no formula, the theme's 1.5 MB Font Awesome script (its CSS draws the icons) and,
+  but on the search page, the search index.
 * Has the kernels that execute the notebooks talk to the build over Unix-domain sockets in a
   private folder, not unencrypted TCP, so ipykernel does not warn at every kernel start.
 * ``{kexue-timings}``: each notebook's execution time, by chapter number and title in book order.
@@ -290,33 +291,51 @@ def _trim_scripts(app, pagename, templatename, context, doctree) -> None:
     """Drop repeated <script> entries (same file, or same inline body), and MathJax from a page with
     no formula. Under jupyter-book 1.x with Sphinx 7.4, sphinx-thebe's inline configuration lands
     twice on every page, and the second copy throws "THEBE_JS_URL has already been declared";
-    myst-nb has Sphinx add MathJax (1.2 MB with its fonts) to every page, math or not."""
+    myst-nb has Sphinx add MathJax (0.8 MB with its fonts) to every page, math or not, and
+    sphinx-design's files come to every page too."""
     body = context.get("body", "")
     has_math = any(mark in body for mark in ("\\(", "\\[", "\\begin{", "$$"))
+    uses_design = "sd-" in body
     seen, unique = set(), []
     for script in context.get("script_files", []):
         attributes = getattr(script, "attributes", {})
         filename = getattr(script, "filename", str(script)) or ""
         key = (filename, attributes.get("body", ""))
-        if key in seen or (not has_math and filename == app.config.mathjax_path):
+        is_mathjax = filename.endswith(app.config.mathjax_path) or key[1].startswith("window.MathJax")
+        unused = (not has_math and is_mathjax) or (not uses_design and "design-tabs" in filename)
+        if key in seen or unused:
             continue
         seen.add(key)
         unique.append(script)
     context["script_files"] = unique
+    if not uses_design:
+        context["css_files"] = [css for css in context.get("css_files", [])
+                                if "sphinx-design" not in (getattr(css, "filename", str(css)) or "")]
 
 
 #: The theme's Font Awesome script (1.5 MB) swaps each icon for an SVG; the theme's CSS already draws
-#: the same icons from Font Awesome's web fonts, so the book does without the script.
+#: the same icons from Font Awesome's web fonts, so the book does without the script (and draws the
+#: repository button with a solid icon, not the brands font's GitHub logo).
 FONTAWESOME_SCRIPT = re.compile(r'<script[^>]*src="[^"]*_static/scripts/fontawesome\.js[^"]*"[^>]*></script>\s*')
+#: The theme loads Sphinx's search index (0.2 MB, growing with the book) on every page for a
+#: search-as-you-type box the book does not turn on; only the search page needs it.
+SEARCH_SCRIPTS = re.compile(r'<script src="[^"]*(?:_static/searchtools|_static/language_data|searchindex)'
+                            r'\.js"></script>\s*')
 
 
-def _drop_fontawesome_script(app, exception) -> None:
+def trim_page(text: str, *, search_page: bool) -> str:
+    """A written page without the scripts and the font it does not need (see above)."""
+    text = FONTAWESOME_SCRIPT.sub("", text).replace('class="fab fa-github"', 'class="fa-solid fa-code-branch"')
+    return text if search_page else SEARCH_SCRIPTS.sub("", text)
+
+
+def _trim_pages(app, exception) -> None:
     if exception is not None or app.builder.format != "html":
         return
     out = Path(app.outdir)
     for page in out.rglob("*.html"):
         text = page.read_text(encoding="utf-8")
-        trimmed = FONTAWESOME_SCRIPT.sub("", text)
+        trimmed = trim_page(text, search_page=page.relative_to(out).as_posix() == "search.html")
         if trimmed != text:
             page.write_text(trimmed, encoding="utf-8")
     for name in ("fontawesome.js", "fontawesome.js.map", "fontawesome.js.LICENSE.txt"):
@@ -390,6 +409,6 @@ def setup(app):
     app.connect("build-finished", _report_times)
     app.connect("build-finished", _stamp_source)
     app.connect("html-page-context", _trim_scripts, priority=999)  # after others add theirs
-    app.connect("build-finished", _drop_fontawesome_script)
+    app.connect("build-finished", _trim_pages)
     app.connect("doctree-read", _drop_widget_state)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -31,7 +31,7 @@ def test_page_loads_offline_without_errors(offline_page, doc):
 def test_math_is_typeset_by_the_local_mathjax(offline_page, doc):
     page = open_page(offline_page, doc)
     scripts = page.eval_on_selector_all("script[src]", "els => els.map(e => e.src)")
-    assert sum(bool(re.search(r"_static/mathjax/tex-chtml\.js", s)) for s in scripts) == 1, scripts
+    assert sum(bool(re.search(r"_static/mathjax/startup\.js", s)) for s in scripts) == 1, scripts
     assert not any("/extensions/" in s for s in scripts), "MathJax extensions load on demand only"
     page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
     page.evaluate("() => MathJax.startup.promise")
