@@ -51,3 +51,18 @@ def test_bad_values_are_named(tmp_path):
         published.save({}, tmp_path, "toy-run")
     with pytest.raises(KeyError, match="nothing published under 'decoder'"):
         published.state_dict({"encoder.w": torch.ones(1)}, "decoder")
+
+
+def test_every_committed_publication_matches_its_record_and_stays_small():
+    from pathlib import Path
+
+    results = Path(__file__).resolve().parents[1] / "results"
+    names = [p.stem for p in results.glob("*.json") if "published" in json.loads(p.read_text())]
+    assert names, "no full record publishes anything"
+    total = 0
+    for name in names:
+        record, tensors = published.load(name, results)
+        total += record["published"]["bytes"]
+        assert sorted(tensors) == sorted(record["published"]["tensors"]), name
+    assert total < 8e6, f"published artifacts {total / 1e6:.1f} MB: keep them to a few MB"
+    assert not [p.name for p in results.glob("*.pt") if p.stem not in names], "a .pt no record names"

@@ -40,3 +40,23 @@ def test_fashion_clusters_near_the_post_and_ahead_by_hungarian_accuracy():
     assert m["majority_acc"]["max"] - m["majority_acc"]["min"] < 0.01      # the seeds agree
     for score in SCORES:   # the Gaussian mixture on the plain VAE's codes does worst
         assert m["gmm_vae"][score]["median"] == min(m[b][score]["median"] for b in BASELINES)
+
+
+def quoted(value, text: str) -> bool:
+    """``value`` is what the chapter prints as ``text`` (rounded to ``text``'s decimals)."""
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    return abs(value - float(text)) <= 0.5 * 10 ** -decimals + 1e-9
+
+
+def test_the_mnist_numbers_the_chapter_quotes():
+    m = record("vae-cluster-mnist")
+    acc = m["majority_acc"]
+    for value, text in [(100 * acc["median"], "73.5"), (100 * acc["min"], "67.3"),
+                        (100 * acc["max"], "77.6"), (100 * m["kmeans_vae"]["majority_acc"]["median"], "68.5"),
+                        (100 * m["kmeans_pixels"]["majority_acc"]["median"], "59.4"),
+                        (m["nmi"]["median"], "0.68"), (m["kmeans_vae"]["nmi"]["median"], "0.58"),
+                        (m["kmeans_pixels"]["nmi"]["median"], "0.51"),
+                        (100 * m["post_recipe"]["majority_acc"], "70.1"),
+                        (100 * next(r["majority_acc"] for r in m["runs"] if r["seed"] == m["post_recipe"]["seed"]),
+                         "67.3")]:
+        assert quoted(value, text), (value, text)
