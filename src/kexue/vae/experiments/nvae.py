@@ -11,13 +11,31 @@ import time
 
 import torch
 
-from ... import data, runtime
-from ...experiments import Headline, Reference, experiment
+from ... import data, published, runtime
+from ...experiments import Headline, Reference, experiment, results_dir
 from ...generative.likelihood import importance_log_likelihood
 from ...train import TimeBudget, Trainer
 from ..nvae import MLPVAE, NVAE, NVAELoss, Schedule, mlp_vae_loss
 
-__all__ = ["run_nvae"]
+__all__ = ["run_nvae", "full_run"]
+
+
+def _publish(artifacts: dict) -> dict:
+    """What a full run keeps for the page: the trained NVAE (weights and batch-norm statistics)."""
+    return published.module_tensors(artifacts["model"], "model")
+
+
+def full_run() -> dict | None:
+    """The committed full run as the page uses it: ``{"record", "model"}`` (float16 weights as
+    float32, in evaluation mode), or None where no full record publishes one."""
+    found = published.load("nvae-mnist", results_dir())
+    if found is None:
+        return None
+    record, tensors = found
+    c = record["config"]
+    model = NVAE(channels=c["channels"], latent=c["latent"], groups=c["groups"], expansion=c["expansion"])
+    model.load_state_dict(published.state_dict(tensors, "model"))
+    return {"record": record, "model": model.eval()}
 
 
 def _train(model, loss_fn, x, config, seconds, steps, lr, schedule_loss=None):
@@ -60,7 +78,7 @@ def _nll(model, x_test, k, batch_size):
               lr=1e-2, warmup_portion=0.3, spectral_weight=1e-2, channels=[16, 32, 32],
               expansion=3, latent=4, groups=2, k=100, eval_batch=2000, baseline_steps=50 * 468,
               baseline_lr=2e-3, baseline_seconds=120, log_every=20, seed=0),
-    metric="nll",
+    metric="nll", publish=_publish,
     headline=Headline("test NLL (nats per image)", 0.1, "lower"),
     description="A two-scale NVAE (4 latent groups at 7x7 and 14x14, residual normal posteriors, "
                 "SE residual cells, KL warm-up, spectral regularisation) on dynamically binarised "
