@@ -138,6 +138,8 @@ def test_notebooks_are_executed_by_kernels_on_ipc_sockets_with_an_absolute_path(
     for manager in (KernelManager(), AsyncKernelManager()):
         assert manager.transport == "ipc" and Path(manager.ip).is_absolute()
         assert Path(manager.ip).parent == folder
+    # each kernel's sockets have their own name, so one shutting down never removes the next's
+    assert KernelManager().ip != KernelManager().ip
     manager = KernelManager()
     manager.start_kernel(cwd=str(ROOT / "chapters"))
     client = manager.client()

@@ -359,6 +359,7 @@ def use_ipc_kernels() -> Path:
     not share; so the managers are given an absolute one. Returns the sockets' folder."""
     import atexit
     import tempfile
+    import uuid
 
     from jupyter_client.manager import AsyncKernelManager, KernelManager
 
@@ -366,8 +367,11 @@ def use_ipc_kernels() -> Path:
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     KernelManager.class_traits()["transport"].default_value = "ipc"
     for manager in (KernelManager, AsyncKernelManager):
-        # traitlets looks a dynamic default up in the instance's own class first
-        manager._ip_default = lambda self: str(folder / "kernel")
+        # traitlets looks a dynamic default up in the instance's own class first. Each manager
+        # gets sockets of its own name: with one shared name, a kernel still shutting down could
+        # remove the sockets of the next kernel (numbered from the same free "ports"), and the
+        # build then waited for ever on a reply that could no longer arrive.
+        manager._ip_default = lambda self: str(folder / f"kernel-{uuid.uuid4().hex[:12]}")
     return folder
 
 
