@@ -86,16 +86,16 @@ def test_deep_infomax_beats_pixels_on_a_linear_probe_but_not_on_knn_in_the_full_
         assert quoted(value, text), (value, text)
 
 
-def test_the_cpu_nvae_record_is_level_with_the_mlp_vae_and_short_of_the_target():
+def test_the_cpu_nvae_record_is_level_with_the_mlp_vae_and_within_an_error_of_the_target():
     m = record("nvae-mnist")
     mlp = m["mlp_vae"]
     assert m["stopped_by_time"] and m["k"] == 100 and m["n_test"] == 500
-    assert 86 < m["nll"] and abs(m["nll"] - mlp["nll"]) < 2 * (m["nll_se"] + mlp["nll_se"])
+    assert abs(m["nll"] - 86) < m["nll_se"] and abs(m["nll"] - mlp["nll"]) < 2 * (m["nll_se"] + mlp["nll_se"])
     assert m["nll"] < -m["test_elbo"] and mlp["nll"] < -mlp["test_elbo"]   # IS tightens the ELBO
     cost_ratio = (m["train_seconds"] / m["steps"]) / (mlp["train_seconds"] / mlp["steps"])
-    for value, text in [(m["steps"], "1336"), (m["epochs"], "2.9"), (m["nll"], "90.3"),
-                        (m["nll_se"], "1.0"), (mlp["steps"], "11712"), (mlp["epochs"], "25"),
-                        (mlp["nll"], "90.0"), (mlp["nll_se"], "1.2"), (m["test_elbo"], "-95.7"),
-                        (mlp["test_elbo"], "-93.4"), (-m["test_elbo"] - m["nll"], "5.5"),
-                        (-mlp["test_elbo"] - mlp["nll"], "3.4"), (cost_ratio / 10, "8")]:
+    for value, text in [(m["steps"], "2745"), (m["epochs"], "5.9"), (m["nll"], "86.9"),
+                        (m["nll_se"], "1.0"), (mlp["steps"], "18700"), (mlp["epochs"], "40"),
+                        (mlp["nll"], "88.0"), (mlp["nll_se"], "1.2"), (m["test_elbo"], "-91.6"),
+                        (mlp["test_elbo"], "-91.7"), (-m["test_elbo"] - m["nll"], "4.8"),
+                        (-mlp["test_elbo"] - mlp["nll"], "3.6"), (cost_ratio / 10, "6")]:
         assert quoted(value, text), (value, text)
