@@ -93,6 +93,13 @@ def test_cache_is_dropped_when_the_package_changes_and_stamped_only_after_succes
     app = FakeApp(tmp_path)
     ext._drop_stale_cache(app)
     assert app.kexue_source_changed and not cache.exists()
+    ext._stamp_source(app, None)
+    (tmp_path / "results").mkdir()  # a new full record (and its model) changes what pages show
+    (tmp_path / "results" / "a.json").write_text("{}\n")
+    cache.mkdir()
+    app = FakeApp(tmp_path)
+    ext._drop_stale_cache(app)
+    assert app.kexue_source_changed and not cache.exists()
 
 
 def test_results_rows_list_every_registered_experiment_with_or_without_a_record(tmp_path):

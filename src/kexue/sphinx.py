@@ -1,8 +1,9 @@
 """A small Sphinx extension for the book (listed in ``_config.yml``).
 
 * Drops the notebook execution cache, and marks every notebook for re-reading, when anything
-  under ``src/kexue`` changed since the last build: jupyter-cache keys on a notebook's own code
-  cells and would otherwise keep outputs computed by an older package.
+  under ``src/kexue`` or ``results/`` changed since the last build: jupyter-cache keys on a
+  notebook's own code cells and would otherwise keep outputs computed by an older package, or
+  from an older full record and its published model.
 * ``{kexue-results}``: a table of every registered experiment, with its record in
   ``results/NAME.json`` (our number beside the post's) or a visible "no record yet".
 * Drops the ipywidgets state that notebook execution stores in each notebook: the book shows the
@@ -79,12 +80,15 @@ def _cache_path(app) -> Path:
 def _drop_stale_cache(app) -> None:
     cache = _cache_path(app)
     stamp = cache.parent / STAMP
+    results = Path(app.confdir) / "results"
     digest = source_digest(package_source(app.confdir))
+    if results.is_dir():
+        digest = hashlib.sha256((digest + source_digest(results)).encode()).hexdigest()
     previous = stamp.read_text().strip() if stamp.exists() else None
     app.kexue_source_changed = previous != digest
     app.kexue_source_stamp = (stamp, digest)
     if app.kexue_source_changed and cache.exists():
-        logger.info(f"kexue: src/kexue changed since the last build; dropping {cache}")
+        logger.info(f"kexue: src/kexue or results/ changed since the last build; dropping {cache}")
         shutil.rmtree(cache)
 
 
