@@ -136,31 +136,23 @@ def test_widget_state_is_dropped_and_nothing_else():
     assert js == {"other": ("x.js", {})}
 
 
-def test_notebooks_are_executed_by_kernels_on_ipc_sockets_with_an_absolute_path():
-    """The kernel starts in the notebook's folder, the build elsewhere: the socket path they share
-    must be absolute, and the kernel must answer over it."""
-    from jupyter_client.manager import AsyncKernelManager, KernelManager
+def test_notebook_kernels_start_quiet_and_answer(tmp_path):
+    """The build's kernels start with their log at errors only (no warning per kernel start), and
+    a notebook still executes through jupyter-cache, the way the build runs it."""
+    import nbformat
+    from jupyter_cache.executors.utils import single_nb_execution
+    from nbclient import NotebookClient
 
-    folder = ext.use_ipc_kernels()
-    for manager in (KernelManager(), AsyncKernelManager()):
-        assert manager.transport == "ipc" and Path(manager.ip).is_absolute()
-        assert Path(manager.ip).parent == folder
-    # each kernel's sockets have their own name, so one shutting down never removes the next's
-    assert KernelManager().ip != KernelManager().ip
-    manager = KernelManager()
-    manager.start_kernel(cwd=str(ROOT / "chapters"))
-    client = manager.client()
-    client.start_channels()
+    trait = NotebookClient.class_traits()["extra_arguments"]
+    before = trait.default_value
+    ext.quiet_kernels()
     try:
-        client.wait_for_ready(timeout=60)
-        reply = client.execute_interactive("x = 6 * 7", timeout=30)
-        assert reply["content"]["status"] == "ok"
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")])
+        assert NotebookClient(nb).extra_arguments == ext.QUIET_KERNEL
+        result = single_nb_execution(nb, cwd=str(tmp_path), timeout=60, allow_errors=False)
+        assert result.err is None and nb.cells[0].outputs[0]["text"] == "42\n"
     finally:
-        client.stop_channels()
-        manager.shutdown_kernel(now=True)
-        KernelManager.class_traits()["transport"].default_value = "tcp"
-        for cls in (KernelManager, AsyncKernelManager):
-            del cls._ip_default
+        trait.default_value = before
 
 
 def test_timings_are_listed_by_chapter_number_in_book_order():

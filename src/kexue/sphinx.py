@@ -11,8 +11,8 @@
 * Removes repeated <script> entries from pages (a jupyter-book 1.x / Sphinx 7.4 quirk), MathJax
   from pages with no formula, the theme's 1.5 MB Font Awesome script (its CSS draws the icons) and,
   but on the search page, the search index.
-* Has the kernels that execute the notebooks talk to the build over Unix-domain sockets in a
-  private folder, not unencrypted TCP, so ipykernel does not warn at every kernel start.
+* Starts the kernels that execute the notebooks with their log at errors only, so ipykernel does
+  not warn at every kernel start that it talks to the build over TCP on localhost.
 * ``{kexue-timings}``: each notebook's execution time, by chapter number and title in book order.
 * After the build: prints each notebook's execution time and writes them to
   ``_build/execution_times.json`` (the budget test reads it).
@@ -353,30 +353,19 @@ def _drop_widget_state(app, doctree) -> None:
     data.get("js_files", {}).pop("ipywidgets_state", None)
 
 
-def use_ipc_kernels() -> Path:
-    """Have the kernels that execute the notebooks talk to the build over Unix-domain sockets in a
-    private folder (ZeroMQ's IPC transport) instead of TCP on localhost. ipykernel warns at every
-    start of a kernel reached over unencrypted TCP, and recommends IPC or CurveZMQ keys; keys were
-    tried and, with the curve implementation bundled in pyzmq, made a notebook with large outputs
-    30 times slower. jupyter_client picks the socket path when the kernel manager is made, as a
-    path relative to the current folder, which the kernel (started in the notebook's folder) does
-    not share; so the managers are given an absolute one. Returns the sockets' folder."""
-    import atexit
-    import tempfile
-    import uuid
+#: Arguments every notebook kernel of the build starts with: its own log at errors only.
+QUIET_KERNEL = ["--IPKernelApp.log_level=ERROR"]
 
-    from jupyter_client.manager import AsyncKernelManager, KernelManager
 
-    folder = Path(tempfile.mkdtemp(prefix="kexue-kernels-"))
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    KernelManager.class_traits()["transport"].default_value = "ipc"
-    for manager in (KernelManager, AsyncKernelManager):
-        # traitlets looks a dynamic default up in the instance's own class first. Each manager
-        # gets sockets of its own name: with one shared name, a kernel still shutting down could
-        # remove the sockets of the next kernel (numbered from the same free "ports"), and the
-        # build then waited for ever on a reply that could no longer arrive.
-        manager._ip_default = lambda self: str(folder / f"kernel-{uuid.uuid4().hex[:12]}")
-    return folder
+def quiet_kernels() -> None:
+    """Start the kernels that execute the notebooks with :data:`QUIET_KERNEL`. ipykernel warns at
+    every kernel start that it talks to the build over unencrypted TCP on localhost, which would be
+    a build-log warning per notebook; the kernel and the build share this machine. (Unix sockets
+    instead silenced it too, but builds over them stalled now and then, a kernel idle while the
+    build waited for its reply; CurveZMQ keys made notebooks 30 times slower.)"""
+    from nbclient import NotebookClient
+
+    NotebookClient.class_traits()["extra_arguments"].default_value = list(QUIET_KERNEL)
 
 
 def _register_round_bracket_citations() -> str:
@@ -411,7 +400,7 @@ def setup(app):
     app.add_node(TimingsNode)
     app.add_directive("kexue-timings", TimingsTable)
     app.add_post_transform(_FillTimings)
-    use_ipc_kernels()
+    quiet_kernels()
     app.connect("builder-inited", _drop_stale_cache)
     app.connect("env-get-outdated", _outdated)
     app.connect("build-finished", _report_times)

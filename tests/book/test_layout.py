@@ -1,7 +1,8 @@
 """The built book's pages keep what they say inside the text column: at 1400 px no display equation
 (with its number), table, code block or output is wider than the column; table cells are padded;
 no output shows a build machine's temporary path; the Colab bootstrap cell is not on the page. At
-400 px the page itself never scrolls sideways and every widget's controls fit the widget."""
+400 px the page itself never scrolls sideways, every widget's controls fit the widget, and its frames
+are not shrunk below 480 px (they scroll in their own box instead)."""
 import re
 
 import pytest
@@ -109,3 +110,9 @@ def test_at_400px_the_page_does_not_scroll_sideways_and_controls_fit(narrow_page
       return out;
     }""")
     assert clipped == [], f"{doc}:\n" + "\n".join(clipped)
+    # a widget's frame keeps its text readable: drawn at its own size or at least 30em (480 px)
+    # wide, scrolling inside its box, rather than shrunk to the phone's width
+    shrunk = page.evaluate("""() => [...document.querySelectorAll('img.kx-frame')]
+      .filter((img) => img.naturalWidth > 0 && img.getBoundingClientRect().width < Math.min(img.naturalWidth, 480) - 1)
+      .map((img) => `${img.alt}: ${Math.round(img.getBoundingClientRect().width)} of ${img.naturalWidth} px`)""")
+    assert shrunk == [], f"{doc}: widget frames shrunk below 480 px: {shrunk}"

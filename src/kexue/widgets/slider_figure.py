@@ -150,7 +150,7 @@ class SliderFigure(TwoViews):
         return f"""<div class="kx-widget" id="{uid}" data-kind="slider-figure">{title}
 {''.join(rows)}
 <div style="overflow-x:auto"><img class="kx-frame" alt="{html.escape(self.title or 'figure')}"
- style="max-width:100%;min-width:min(36em,100vw)"></div>
+ style="max-width:max(100%,30em)"></div>
 <script type="application/json" class="kx-data">{data}</script>
 <script>(function(){{
   var root = document.getElementById("{uid}");
