@@ -21,6 +21,8 @@ OVERFLOWS = """() => {
     if (!math) return;
     const need = math.getBoundingClientRect().width + (number ? number.getBoundingClientRect().width : 0);
     if (need > width + 1) wide.push(`equation ${Math.round(need)} px: ${text(el)}`);
+    if (number && number.getBoundingClientRect().left < math.getBoundingClientRect().right - 1)
+      wide.push(`equation number not right of its formula: ${text(el)}`);
   });
   article.querySelectorAll('table').forEach((el) => {
     if (el.scrollWidth > width + 1) wide.push(`table ${el.scrollWidth} px: ${text(el)}`);
