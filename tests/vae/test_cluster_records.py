@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import quoted
+
 RESULTS = Path(__file__).resolve().parents[2] / "results"
 BASELINES = ("kmeans_pixels", "kmeans_vae", "gmm_vae")
 SCORES = ("majority_acc", "hungarian_acc", "nmi", "ari")
@@ -40,12 +42,6 @@ def test_fashion_clusters_near_the_post_and_ahead_by_hungarian_accuracy():
     assert m["majority_acc"]["max"] - m["majority_acc"]["min"] < 0.02      # the seeds agree
     for score in SCORES:   # the Gaussian mixture on the plain VAE's codes does worst
         assert m["gmm_vae"][score]["median"] == min(m[b][score]["median"] for b in BASELINES)
-
-
-def quoted(value, text: str) -> bool:
-    """``value`` is what the chapter prints as ``text`` (rounded to ``text``'s decimals)."""
-    decimals = len(text.split(".")[1]) if "." in text else 0
-    return abs(value - float(text)) <= 0.5 * 10 ** -decimals + 1e-9
 
 
 def test_the_mnist_numbers_the_chapter_quotes():

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import quoted
+
 RESULTS = Path(__file__).resolve().parents[2] / "results"
 
 
@@ -16,12 +18,6 @@ def record(name, n_train=60000):
     data = json.loads(path.read_text())
     assert data["profile"] == "full" and data["config"]["n_train"] == n_train
     return data["metrics"]
-
-
-def quoted(value, text: str) -> bool:
-    """``value`` is what the chapter prints as ``text`` (rounded to ``text``'s decimals)."""
-    decimals = len(text.split(".")[1]) if "." in text else 0
-    return abs(value - float(text)) <= 0.5 * 10 ** -decimals + 1e-9
 
 
 def test_eae_samples_are_closest_and_its_codes_most_gaussian_of_the_standardised_codes():
