@@ -232,12 +232,15 @@ class _FillTimings(SphinxPostTransform):
     def run(self, **kwargs) -> None:
         from myst_nb.sphinx_ import NbMetadataCollector
 
+        placeholders = list(self.document.findall(TimingsNode))
+        if not placeholders:  # every page but the timings appendix: nothing to gather
+            return
         env = self.env
         data = {doc: meta.get("exec_data") for doc, meta in NbMetadataCollector.get_doc_data(env).items()}
         numbers = {doc: nums.get("", ()) for doc, nums in env.toc_secnumbers.items()}
         titles = {doc: title.astext() for doc, title in env.titles.items()}
         order = book_documents(Path(env.srcdir) / "_toc.yml")
-        for node in self.document.findall(TimingsNode):
+        for node in placeholders:
             table = _table(["Chapter", "Run time (s)", "Succeeded"], classes=["kexue-timings"])
             body = table[0][-1]
             for doc, label, seconds, ok in timing_rows(order, data, numbers, titles):
