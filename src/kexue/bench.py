@@ -12,6 +12,7 @@ from typing import Callable
 #: name -> "module:function" returning a dict of measurements (imported only when run)
 BENCHMARKS = {
     "vae-cluster": "kexue.vae.experiments.clustering:benchmark",
+    "nice": "kexue.flows.experiments:benchmark",
 }
 
 

@@ -11,22 +11,41 @@ this book, so the features here are the last hidden layer of an MNIST classifier
 (:func:`kexue.classifier.mlp`) trained through ``kexue.train``. The numbers are comparable with
 each other, not with published FIDs.
 
+So that every chapter's distances are on one scale, :func:`reference_network` is one fixed
+feature classifier per data set (:data:`FEATURES` gives its recipe), trained once with a fixed
+seed on the CPU and cached by its recipe; :func:`reference_distance` measures on it, and
+:func:`features_id` names it in a record, so a table across chapters can check that two numbers
+were measured on the same features.
+
 ``tr (S1 S2)^(1/2)`` is computed as the sum of the square roots of the eigenvalues of the symmetric
 matrix ``S1^(1/2) S2 S1^(1/2)``, which has the same eigenvalues as ``S1 S2``.
 
-Serves chapters/part3-vae/entropy-autoencoder.ipynb (post 7343), and any chapter that compares a
-generative model's samples with data.
+Serves chapters/part3-vae/entropy-autoencoder.ipynb (post 7343), the flows of Part IV
+(chapters/part4-flows/), and any chapter that compares a generative model's samples with data.
 """
 from __future__ import annotations
+
+import hashlib
+import json
+import os
 
 import torch
 from torch import nn
 
-from .. import classifier
+from .. import classifier, data
 from ..checks import float_tensor, positive_int
 
 __all__ = ["gaussian_moments", "frechet_distance", "feature_classifier", "features",
-           "feature_distance"]
+           "feature_distance", "FEATURES", "features_id", "reference_network",
+           "reference_distance"]
+
+#: The recipe of each data set's reference feature network: an MLP 784 -> hidden -> 10 trained on
+#: the whole training split with :func:`feature_classifier`.
+FEATURES = {
+    "mnist": dict(hidden=[256, 128], epochs=5, batch_size=100, lr=1e-3, seed=0),
+    "fashion-mnist": dict(hidden=[256, 128], epochs=5, batch_size=100, lr=1e-3, seed=0),
+}
+_LOADERS = {"mnist": data.mnist, "fashion-mnist": data.fashion_mnist}
 
 
 def gaussian_moments(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -102,3 +121,50 @@ def feature_distance(model: nn.Sequential, x_a: torch.Tensor, x_b: torch.Tensor)
     sets: "FID" on the book's classifier."""
     return frechet_distance(*gaussian_moments(features(model, x_a)),
                             *gaussian_moments(features(model, x_b)))
+
+
+def _recipe(dataset: str) -> dict:
+    if dataset not in FEATURES:
+        raise ValueError(f"dataset must be one of {sorted(FEATURES)}, got {dataset!r}")
+    return FEATURES[dataset]
+
+
+def features_id(dataset: str = "mnist") -> str:
+    """A name for ``dataset``'s reference features: the data set and a hash of its recipe (and
+    torch's version, which the trained weights depend on). Records store it beside their
+    distances."""
+    recipe = json.dumps({"dataset": dataset, **_recipe(dataset),
+                         "torch": torch.__version__.split("+")[0]}, sort_keys=True)
+    return f"{dataset}-{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"
+
+
+def reference_network(dataset: str = "mnist", *, root: str | os.PathLike | None = None
+                      ) -> nn.Sequential:
+    """``dataset``'s reference feature classifier (:data:`FEATURES`), in eval mode on the CPU:
+    loaded from the data cache (``root``, else ``$KEXUE_DATA``, else ``~/.cache/kexue``) under
+    ``features/<features_id>.pt``, or trained there first (one CPU thread, a few seconds to a
+    minute) and saved."""
+    recipe = _recipe(dataset)
+    path = data.cache_root(root) / "features" / f"{features_id(dataset)}.pt"
+    model = classifier.mlp([784, *recipe["hidden"], 10])
+    if path.exists():
+        try:
+            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+            return model.eval()
+        except Exception as err:   # a cache file we cannot read is rebuilt, not trusted
+            print(f"kexue: retraining the reference features: cannot read {path} ({err})")
+    images, labels = _LOADERS[dataset]("train")
+    model = feature_classifier(data.as_float(images), labels, **recipe)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.part")
+    torch.save(model.state_dict(), partial)
+    os.replace(partial, path)
+    return model
+
+
+def reference_distance(x_a: torch.Tensor, x_b: torch.Tensor, dataset: str = "mnist") -> float:
+    """:func:`feature_distance` on ``dataset``'s :func:`reference_network`: the Fréchet distance
+    every chapter reports, so the book's generative models can share one table."""
+    model = reference_network(dataset)
+    device = x_a.device if isinstance(x_a, torch.Tensor) else torch.device("cpu")
+    return feature_distance(model.to(device), x_a, x_b)

@@ -19,6 +19,7 @@ import torch
 
 from .. import data, runtime, train
 from ..experiments import Headline, Reference, experiment
+from ..generative.flow import nll_per_dim
 from .linear_autoencoder import (
     _matrix,
     centre,
@@ -37,7 +38,7 @@ from .nonsquare import (
     stereographic_band_probabilities,
     stereographic_mass_without_jacobian,
 )
-from .rank_one_exp import RankOneExpLinear, flow_nll, gaussian_data, gaussian_nll_floor, optimal_gap
+from .rank_one_exp import RankOneExpLinear, gaussian_data, gaussian_nll_floor, optimal_gap
 
 
 # -- det-exp-trace-hutchinson: Hutchinson's trace estimator ----------------------------------------
@@ -212,14 +213,14 @@ def run_flow_experiment(config: dict):
             layer.bias.copy_(-data_dev.mean(0))
         opt = torch.optim.Adam(layer.parameters(), lr=config["lr"])
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config["steps"])
-        history = train.fit(layer, opt, flow_nll, data_dev, batch_size=len(data_dev),
+        history = train.fit(layer, opt, nll_per_dim, data_dev, batch_size=len(data_dev),
                             steps=config["steps"], log_every=1,
                             callbacks=[train.StepScheduler(sched)], description=f"flow, m={m}")
         layer = layer.cpu().double()
         with torch.no_grad():
             x = data[:256]
             inverse_errors.append(float((layer.inverse(layer(x)[0]) - x).abs().max()))
-            gaps.append(float(flow_nll(layer, data)) - floor)
+            gaps.append(float(nll_per_dim(layer, data)) - floor)
         histories[m] = np.asarray(history["loss"]) - floor
     optimal = [optimal_gap(data, m) for m in config["factors"]]
     metrics = {

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..checks import float_tensor, positive, positive_int, real_number
+from ..generative.flow import Flow
 
 _FLOATS = (torch.float32, torch.float64)
 
@@ -279,8 +280,9 @@ def factor_errors(s: np.ndarray) -> dict[str, np.ndarray]:
 
 
 # -- an invertible layer with a free log-determinant ----------------------------------------------
-class RankOneExpLinear(torch.nn.Module):
-    """The invertible affine layer ``z -> exp(u_m v_mᵀ) ... exp(u_1 v_1ᵀ) z + b``.
+class RankOneExpLinear(Flow):
+    """The invertible affine layer ``z -> exp(u_m v_mᵀ) ... exp(u_1 v_1ᵀ) z + b``: a linear
+    :class:`~kexue.generative.flow.Flow`, trained with :func:`kexue.generative.flow.nll_per_dim`.
 
     One factor has 2k parameters against a general matrix's k², so the post suggests a product of
     several; ``log |det|`` of the layer is ``sum_i <u_i, v_i>``, and the inverse is explicit too.
@@ -293,7 +295,7 @@ class RankOneExpLinear(torch.nn.Module):
         init_scale = positive(init_scale, "init_scale")
         if dtype not in _FLOATS:
             raise TypeError(f"dtype must be float32 or float64, got {dtype}")
-        shape = (factors, dim)
+        self.dim, shape = dim, (factors, dim)
         self.u = torch.nn.Parameter(init_scale * torch.randn(shape, generator=generator, dtype=dtype))
         self.v = torch.nn.Parameter(init_scale * torch.randn(shape, generator=generator, dtype=dtype))
         self.bias = torch.nn.Parameter(torch.zeros(dim, dtype=dtype))
@@ -426,14 +428,3 @@ def optimal_flow(data: torch.Tensor, m: int) -> RankOneExpLinear:
             w_total = rank_one_exp(layer.u[f], layer.v[f]) @ w_total
         layer.bias.copy_(-w_total @ data.double().mean(0))
     return layer
-
-
-def flow_nll(layer: RankOneExpLinear, data: torch.Tensor) -> torch.Tensor:
-    """Mean negative log-likelihood per dimension of ``data`` under ``z = layer(x) ~ N(0, I)``:
-    ``(|z|²/2 + k log(2π)/2 - log det W) / k``."""
-    if not isinstance(layer, RankOneExpLinear):
-        raise TypeError(f"layer must be a RankOneExpLinear, got {type(layer).__name__}")
-    _check_data(data)
-    z, logdet = layer(data)
-    k = data.shape[-1]
-    return (0.5 * (z ** 2).sum(-1).mean() + 0.5 * k * math.log(2 * math.pi) - logdet) / k

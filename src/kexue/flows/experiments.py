@@ -1,0 +1,222 @@
+"""The experiments of Part IV: ``nice-mnist`` (:func:`run_nice`), and the benchmark
+``python -m kexue bench nice`` (:func:`benchmark`).
+
+Serves chapters/part4-flows/nice.ipynb (post 5776).
+"""
+from __future__ import annotations
+
+import time
+from functools import partial
+
+import torch
+
+from .. import data, published, runtime, train
+from ..experiments import Headline, Reference, experiment, results_dir
+from ..generative import dequantise, frechet
+from ..generative.flow import gaussian_nll
+from .nice import nice, post_loss, sample
+
+__all__ = ["noisy", "nice_loss", "evaluate_nice", "run_nice", "full_run", "benchmark",
+           "POST_BINS"]
+
+#: Level k of a pixel scaled by 1/255 owns [(k - 1)/255, k/255): bins on the post's scale,
+#: below each level as the post's negative noise is. They are the standard bins [k/256,
+#: (k + 1)/256) mapped by x = (256/255) y - 1/255, so the bound on -log P(k) they give is the
+#: number the standard convention gives for the same model composed with that map.
+POST_BINS = dequantise.Bins(-1 / 255, 1 / 255)
+
+
+def noisy(x: torch.Tensor, noise: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """x - noise * u, u ~ U[0, 1): the post's negative dequantisation noise U[-noise, 0]."""
+    u = torch.rand(x.shape, generator=generator, device="cpu").to(x.device) if generator \
+        else torch.rand_like(x)
+    return x - noise * u
+
+
+def nice_loss(flow, x: torch.Tensor, *, noise: float):
+    """The post's training loss on a batch with fresh noise: a loss function for ``kexue.train``."""
+    loss = post_loss(flow, noisy(x, noise))
+    return loss, {"post_loss": loss.detach()}
+
+
+@torch.no_grad()
+def evaluate_nice(flow, x_test: torch.Tensor, pixels: torch.Tensor, *, noise: float, seed: int,
+                  samples: int, temperatures, batch_size: int = 1000) -> dict:
+    """On the test set: the post's loss on noisy images (its convention), the bound on -log P(k)
+    in bits per dimension with uniform dequantisation into :data:`POST_BINS`, and the Fréchet
+    distance of ``samples`` draws at each of ``temperatures`` (clipped to [0, 1], as the post
+    displays them) to as many test images, on the reference features."""
+    flow.eval()
+    gen = torch.Generator().manual_seed(seed)
+    post, nll = [], []
+    for start in range(0, len(x_test), batch_size):
+        x = x_test[start:start + batch_size]
+        post.append(post_loss(flow, noisy(x, noise, gen)) * len(x))
+        y = dequantise.dequantise(pixels[start:start + batch_size].flatten(1), POST_BINS,
+                                  generator=gen).to(x.device)
+        nll.append(gaussian_nll(flow, y).sum())
+    dims = x_test.shape[1]
+    density_nll = float(sum(nll)) / len(x_test)
+    frechet_at = {}
+    for t in temperatures:
+        drawn = torch.cat([sample(flow, min(batch_size, samples - i), temperature=t,
+                                  generator=gen) for i in range(0, samples, batch_size)])
+        frechet_at[str(t)] = frechet.reference_distance(drawn.clamp(0, 1), x_test[:samples])
+    return {"test_post_loss": float(sum(post)) / len(x_test),
+            "test_density_nll_nats": density_nll,
+            "test_bits_per_dim": dequantise.bits_per_dim(
+                dequantise.discrete_nll(density_nll, dims, POST_BINS), dims),
+            "frechet_by_temperature": frechet_at, "features": frechet.features_id("mnist")}
+
+
+def _train_and_evaluate(x, x_test, test_pixels, config, model_key: str, description: str):
+    shape = config[model_key]
+    flow = nice(784, couplings=shape["couplings"], hidden=shape["hidden"], depth=shape["depth"],
+                seed=config["seed"]).to(x.device)
+    start = time.perf_counter()
+    history = train.fit_adam(flow, partial(nice_loss, noise=config["noise"]), x, lr=config["lr"],
+                             batch_size=config["batch_size"], epochs=config["epochs"],
+                             seed=config["seed"], threads=None, description=description)
+    seconds = time.perf_counter() - start
+    losses = history["post_loss"]
+    reached = [i + 1 for i, v in enumerate(losses) if v <= config["post_target"]]
+    metrics = {"train_post_loss": losses, "final_train_post_loss": losses[-1],
+               "epoch_reaching_post": reached[0] if reached else None,
+               "train_seconds": seconds,
+               "parameters": sum(p.numel() for p in flow.parameters()),
+               **evaluate_nice(flow, x_test, test_pixels, noise=config["noise"],
+                               seed=config["seed"], samples=config["fd_samples"],
+                               temperatures=config["fd_temperatures"])}
+    return flow.cpu().eval(), metrics
+
+
+def run_nice(config: dict):
+    """Train the post's NICE (``model``) and the smaller page model (``page_model``, small enough
+    for the page's explorer) on the first ``n_train`` MNIST training images with the post's noise,
+    Adam and batch size, for ``epochs`` epochs; score both on the test set (:func:`evaluate_nice`).
+    The artifacts hold both flows, the test images and 100 samples of the post's model."""
+    dev = runtime.device()
+    runtime.seed_everything(config["seed"])
+    (images, _), (test_images, test_labels) = data.mnist("train"), data.mnist("test")
+    x = data.as_float(images[:config["n_train"]], device=dev)
+    x_test = data.as_float(test_images, device=dev)
+    metrics, flows = {}, {}
+    for key, title in (("model", "NICE (the post's)"), ("page_model", "NICE (page model)")):
+        flows[key], metrics[key] = _train_and_evaluate(x, x_test, test_images, config, key, title)
+    metrics["test_post_loss"] = metrics["model"]["test_post_loss"]
+    shown = sample(flows["model"], 100, temperature=config["temperature"],
+                   generator=torch.Generator().manual_seed(config["seed"] + 1))
+    artifacts = {"model": flows["model"], "page_model": flows["page_model"],
+                 "samples": (shown.clamp(0, 1) * 255).round().to(torch.uint8),
+                 "x_test": x_test.cpu(), "y_test": test_labels}
+    return metrics, artifacts
+
+
+def _publish(artifacts: dict) -> dict:
+    """What a full run keeps for the page: the page model and 100 samples of the post's model
+    (its 20 million weights would not fit a page)."""
+    return {**published.module_tensors(artifacts["page_model"], "page_model"),
+            "samples": artifacts["samples"]}
+
+
+def full_run() -> dict | None:
+    """The committed full run as the page uses it: ``{"record", "page_model", "samples"}``, or
+    None where no full record publishes one."""
+    found = published.load("nice-mnist", results_dir())
+    if found is None:
+        return None
+    record, tensors = found
+    shape = record["config"]["page_model"]
+    flow = nice(784, couplings=shape["couplings"], hidden=shape["hidden"], depth=shape["depth"])
+    flow.load_state_dict(published.state_dict(tensors, "page_model"))
+    return {"record": record, "page_model": flow.eval(),
+            "samples": tensors["samples"].to(torch.uint8)}
+
+
+_COMMON = dict(lr=1e-3, batch_size=128, noise=0.01, temperature=0.75, post_target=-2200.0,
+               fd_temperatures=[0.5, 0.75, 1.0], seed=0)
+
+experiment(
+    "nice-mnist", post=5776, metric="test_post_loss", publish=_publish,
+    headline=Headline("test loss in the post's convention, mean ½‖z‖² − log|det| (nats)", 1.0,
+                      "lower"),
+    reference=Reference(value=-2200, metric="training loss in the post's convention",
+                        where="post 5776, section 'Reference code' (about -2200 within 20 "
+                              "epochs, 11 s an epoch on a GTX 1070)"),
+    quick=dict(n_train=10000, epochs=3, fd_samples=2000,
+               model=dict(couplings=4, hidden=200, depth=3),
+               page_model=dict(couplings=4, hidden=64, depth=2), **_COMMON),
+    full=dict(n_train=60000, epochs=20, fd_samples=10000,
+              model=dict(couplings=4, hidden=1000, depth=5),
+              page_model=dict(couplings=4, hidden=128, depth=3), **_COMMON),
+    description="NICE on MNIST as in post 5776: four additive couplings (interleaved halves, "
+                "reversed before each, m = five ReLU layers of 1000 units), a diagonal scale, "
+                "noise U[-0.01, 0] on pixels / 255, Adam at 1e-3, batches of 128. The post's "
+                "loss (mean ½‖z‖² − log|det|) on the training and test images, the test "
+                "likelihood bound in bits per dimension, and the Fréchet distance of samples at "
+                "temperature 0.75 on the book's reference MNIST features; beside it a small page "
+                "model that the web page runs in JavaScript.",
+)(run_nice)
+
+
+def benchmark(*, steps: int = 20, batch_size: int = 128, device: str | None = None,
+              seed: int = 0, repeats: int = 3, samples: int = 1000) -> dict:
+    """Training steps per second of the post's NICE on MNIST, two ways on one device: ours
+    (``kexue.train.Trainer`` with ``kexue.train.adam``; the images sit on the device and batches
+    are drawn by indexing there) and a plain reference (``torch.optim.Adam`` fed by
+    ``DataLoader(TensorDataset(images), batch_size, shuffle=True)`` over CPU tensors, each batch
+    copied to the device, ``loss.item()`` read every step), timed in turn ``repeats`` times and
+    compared by their medians; then the inverse's throughput, images sampled per second."""
+    import statistics
+
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from ..bench import steps_per_second
+    from ..checks import positive_int
+
+    steps, batch_size = positive_int(steps, "steps"), positive_int(batch_size, "batch_size")
+    dev = runtime.device(device)
+    sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == "cuda" else (lambda: None)
+    images = data.as_float(data.mnist("train")[0], device="cpu")
+    loss_fn = partial(nice_loss, noise=0.01)
+
+    flow = nice(784, seed=seed).to(dev)
+    trainer = train.Trainer(flow, train.adam(flow.parameters(), 1e-3), loss_fn, images.to(dev),
+                            batch_size=batch_size, seed=seed, progress=False)
+    ours_run = lambda n: trainer.fit(steps=trainer.step + n)  # noqa: E731
+
+    reference = nice(784, seed=seed).to(dev)   # its own copy, from the same initial weights
+    optimiser = torch.optim.Adam(reference.parameters(), lr=1e-3)
+    loader = DataLoader(TensorDataset(images), batch_size=batch_size, shuffle=True,
+                        drop_last=True, generator=torch.Generator().manual_seed(seed))
+    batches = iter(loader)
+
+    def reference_run(n):
+        nonlocal batches
+        for _ in range(n):
+            try:
+                (x,) = next(batches)
+            except StopIteration:
+                batches = iter(loader)
+                (x,) = next(batches)
+            optimiser.zero_grad()
+            loss, _ = loss_fn(reference, x.to(dev))
+            loss.backward()
+            optimiser.step()
+            loss.item()
+
+    timings = {"ours": [], "reference": [], "sampling": []}
+    samples = positive_int(samples, "samples")
+    for _ in range(positive_int(repeats, "repeats")):
+        timings["ours"].append(steps_per_second(ours_run, steps, sync=sync, warmup=2))
+        timings["reference"].append(steps_per_second(reference_run, steps, sync=sync, warmup=2))
+        start = time.perf_counter()
+        sample(flow, samples)
+        sync()
+        timings["sampling"].append(samples / (time.perf_counter() - start))
+    ours, ref, sampled = (statistics.median(timings[k]) for k in ("ours", "reference", "sampling"))
+    return {"device": runtime.provenance(dev)["device_name"], "batch_size": batch_size,
+            "steps": steps, "repeats": repeats, "ours_steps_per_s": ours,
+            "reference_steps_per_s": ref, "ratio": ours / ref,
+            "sampled_images_per_s": sampled, "ours_images_per_s": ours * batch_size,
+            "sampling_to_training_ratio": sampled / (ours * batch_size)}
