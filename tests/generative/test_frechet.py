@@ -86,3 +86,47 @@ def test_bad_input():
         frechet.features(torch.nn.ReLU(), torch.zeros(2, 3))
     with pytest.raises(TypeError, match="int64"):
         frechet.feature_classifier(torch.rand(4, 784), torch.zeros(4))
+
+
+def test_reference_network_is_trained_once_and_cached_by_its_recipe(tmp_path, monkeypatch):
+    monkeypatch.setenv("KEXUE_DATA", str(tmp_path / "cache"))
+    from kexue import data
+
+    calls = []
+    real = frechet.feature_classifier
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    images, labels = data.mnist("train")
+    monkeypatch.setattr(data, "mnist", lambda split: (images[:2000], labels[:2000]))
+    monkeypatch.setattr(frechet, "_LOADERS", {"mnist": data.mnist})
+    monkeypatch.setattr(frechet, "feature_classifier", counting)
+    first = frechet.reference_network("mnist")
+    second = frechet.reference_network("mnist")
+    assert len(calls) == 1 and calls[0]["seed"] == frechet.FEATURES["mnist"]["seed"]
+    for a, b in zip(first.state_dict().values(), second.state_dict().values()):
+        assert torch.equal(a, b)
+    cached = list((tmp_path / "cache" / "features").glob("*.pt"))
+    assert [p.stem for p in cached] == [frechet.features_id("mnist")]
+    # a damaged cache file is retrained, not trusted
+    cached[0].write_bytes(b"not a checkpoint")
+    frechet.reference_network("mnist")
+    assert len(calls) == 2
+    # the id follows the recipe
+    monkeypatch.setitem(frechet.FEATURES, "mnist", {**frechet.FEATURES["mnist"], "epochs": 6})
+    assert frechet.features_id("mnist") != cached[0].stem
+
+
+def test_reference_distance_is_zero_on_one_set_and_unknown_sets_are_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("KEXUE_DATA", str(tmp_path / "cache"))
+    from kexue import data
+
+    images, labels = data.mnist("train")
+    monkeypatch.setattr(frechet, "_LOADERS", {"mnist": lambda split: (images[:1000], labels[:1000])})
+    x = data.as_float(images[:300])
+    assert frechet.reference_distance(x, x) == pytest.approx(0.0, abs=1e-4)
+    assert frechet.reference_distance(x[:150], x[150:]) > 0
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        frechet.reference_distance(x, x, "cifar10")

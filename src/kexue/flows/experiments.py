@@ -104,6 +104,11 @@ def run_nice(config: dict):
     for key, title in (("model", "NICE (the post's)"), ("page_model", "NICE (page model)")):
         flows[key], metrics[key] = _train_and_evaluate(x, x_test, test_images, config, key, title)
     metrics["test_post_loss"] = metrics["model"]["test_post_loss"]
+    metrics["frechet"] = {  # the book's table of generative models (kexue.generative.frechet.board)
+        "features": metrics["model"]["features"],
+        "samples": {f"NICE{name}, T = {t}": metrics[key]["frechet_by_temperature"][str(t)]
+                    for key, name in (("model", ""), ("page_model", " (page model)"))
+                    for t in (config["temperature"], 1.0)}}
     shown = sample(flows["model"], 100, temperature=config["temperature"],
                    generator=torch.Generator().manual_seed(config["seed"] + 1))
     artifacts = {"model": flows["model"], "page_model": flows["page_model"],

@@ -49,6 +49,8 @@ def _flow_and_data(flow, x) -> torch.Tensor:
                         + (f" of {x.dtype}" if isinstance(x, torch.Tensor) else ""))
     if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] != flow.dim:
         raise ValueError(f"x must have shape (n, {flow.dim}) with n >= 1, got {tuple(x.shape)}")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError("x holds non-finite values (nan or inf): a density needs finite points")
     return x
 
 
