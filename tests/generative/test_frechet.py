@@ -130,3 +130,17 @@ def test_reference_distance_is_zero_on_one_set_and_unknown_sets_are_refused(tmp_
     assert frechet.reference_distance(x[:150], x[150:]) > 0
     with pytest.raises(ValueError, match="dataset must be one of"):
         frechet.reference_distance(x, x, "cifar10")
+
+
+def test_board_gathers_comparable_distances_and_refuses_mixed_features():
+    def record(name, features, samples):
+        return {"experiment": name, "metrics": {"frechet": {"features": features,
+                                                            "samples": samples}}}
+
+    records = [record("a", "mnist-1", {"x": 3.0, "y": 1.0}), {"experiment": "c", "metrics": {}},
+               record("b", "mnist-1", {"z": 2.0})]
+    rows = frechet.board(records)
+    assert [(r["experiment"], r["model"], r["distance"]) for r in rows] == [
+        ("a", "y", 1.0), ("b", "z", 2.0), ("a", "x", 3.0)]
+    with pytest.raises(ValueError, match="different reference features.*mnist-2: b"):
+        frechet.board([record("a", "mnist-1", {"x": 1.0}), record("b", "mnist-2", {"z": 2.0})])

@@ -37,7 +37,7 @@ from ..checks import float_tensor, positive_int
 
 __all__ = ["gaussian_moments", "frechet_distance", "feature_classifier", "features",
            "feature_distance", "FEATURES", "features_id", "reference_network",
-           "reference_distance"]
+           "reference_distance", "board"]
 
 #: The recipe of each data set's reference feature network: an MLP 784 -> hidden -> 10 trained on
 #: the whole training split with :func:`feature_classifier`.
@@ -168,3 +168,25 @@ def reference_distance(x_a: torch.Tensor, x_b: torch.Tensor, dataset: str = "mni
     model = reference_network(dataset)
     device = x_a.device if isinstance(x_a, torch.Tensor) else torch.device("cpu")
     return feature_distance(model.to(device), x_a, x_b)
+
+
+def board(records) -> list[dict]:
+    """The book's table of generative models: one row ``{"experiment", "model", "distance"}`` per
+    sample set in each record (experiment records, as ``results/NAME.json`` holds them) whose
+    metrics carry ``"frechet": {"features": features_id, "samples": {label: distance}}``, sorted
+    by distance. Every row must have been measured on the same reference features; a record
+    measured on others is an error naming it (rerun it)."""
+    rows, seen = [], {}
+    for record in records:
+        entry = (record.get("metrics") or {}).get("frechet") if isinstance(record, dict) else None
+        if not entry:
+            continue
+        seen.setdefault(entry["features"], []).append(record["experiment"])
+        rows += [{"experiment": record["experiment"], "model": label, "distance": float(value)}
+                 for label, value in entry["samples"].items()]
+    if len(seen) > 1:
+        raise ValueError("the records were measured on different reference features, so their "
+                         "distances are not comparable: "
+                         + "; ".join(f"{k}: {', '.join(v)}" for k, v in sorted(seen.items()))
+                         + ". Rerun the older ones (python -m kexue reproduce NAME).")
+    return sorted(rows, key=lambda row: row["distance"])
