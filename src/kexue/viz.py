@@ -1,4 +1,5 @@
-"""Figures shared across chapters: image grids and training curves."""
+"""Figures shared across chapters: image grids, labelled strips of images (samples at several
+settings, interpolations) and training curves."""
 from __future__ import annotations
 
 from typing import Mapping, Sequence
@@ -41,6 +42,24 @@ def image_grid(images, ncols: int = 10, ax=None, title: str | None = None, cmap:
     ax.set_axis_off()
     if title:
         ax.set_title(title)
+    return ax
+
+
+def image_rows(rows, labels: Sequence[str], ax=None, title: str | None = None,
+               cmap: str = "gray_r"):
+    """Rows of images of equal length (each ``[n, H, W]`` or ``[n, H*W]``), each labelled at its
+    left: a sample grid by setting, or an interpolation strip. Pixels are clipped to [0, 1]."""
+    rows = [r.detach().cpu().float() if isinstance(r, torch.Tensor) else torch.as_tensor(r).float()
+            for r in rows]
+    if not rows or len({len(r) for r in rows}) != 1:
+        raise ValueError("rows must be a non-empty list of image sets of one length")
+    labels = list(labels)
+    if len(labels) != len(rows):
+        raise ValueError(f"labels must name each of the {len(rows)} rows, got {len(labels)}")
+    ax = image_grid(torch.cat(rows).clamp(0, 1), ncols=len(rows[0]), ax=ax, title=title, cmap=cmap)
+    side = tile_images(rows[0][:1]).shape[0]
+    for k, label in enumerate(labels):
+        ax.text(-2, k * (side + 1) + side / 2, label, ha="right", va="center", fontsize=8)
     return ax
 
 

@@ -10,7 +10,8 @@ at a temperature T) and running the inverse g = f^(-1).
 
 :class:`Flow` fixes the two calls: ``forward(x) -> (z, log_det)`` with ``log_det`` one number
 per row (or a scalar when it does not depend on x, as for a linear flow), and ``inverse(z) -> x``.
-:func:`gaussian_nll` is -log q(x) per row, :func:`nll_per_dim` its mean over rows and dimensions.
+:func:`gaussian_nll` is -log q(x) per row, :func:`nll_per_dim` its mean over rows and dimensions;
+:func:`interpolate` walks the straight line between two codes and maps it back to data.
 
 Serves chapters/part1-linear-algebra/explicit-invertible-matrix.ipynb (post 6407, a linear flow)
 and the normalising flows of Part IV (chapters/part4-flows/).
@@ -22,7 +23,7 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["Flow", "gaussian_nll", "nll_per_dim"]
+__all__ = ["Flow", "gaussian_nll", "nll_per_dim", "interpolate"]
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -66,3 +67,21 @@ def nll_per_dim(flow: Flow, x: torch.Tensor) -> torch.Tensor:
     """Mean -log q(x) per dimension over the rows of ``x`` (nats): :func:`gaussian_nll`'s mean
     divided by the width D."""
     return gaussian_nll(flow, x).mean() / x.shape[1]
+
+
+@torch.no_grad()
+def interpolate(flow: Flow, x_a: torch.Tensor, x_b: torch.Tensor, steps: int = 9) -> torch.Tensor:
+    """g((1 - t) f(x_a) + t f(x_b)) for ``steps`` values of t evenly from 0 to 1: the straight
+    line between two data points' codes, mapped back to data (the ends are x_a and x_b up to
+    rounding). Runs in eval mode without gradients; returns (steps, D)."""
+    ends = _flow_and_data(flow, torch.stack([torch.as_tensor(x_a), torch.as_tensor(x_b)]))
+    if not isinstance(steps, int) or steps < 2:
+        raise ValueError(f"steps must be an int of at least 2 (the two ends), got {steps!r}")
+    was_training = flow.training
+    flow.eval()
+    try:
+        z = flow(ends)[0]
+        t = torch.linspace(0, 1, steps, dtype=z.dtype, device=z.device)[:, None]
+        return flow.inverse((1 - t) * z[0] + t * z[1])
+    finally:
+        flow.train(was_training)

@@ -5,8 +5,11 @@
   sliders move; the static view holds every frame of the slider grid.
 * :func:`latent_explorer` (``latent_explorer``): pick a latent code z (a 2-D pad, cluster means,
   sliders) and see the decoder's image of it; the static view runs the decoder in JavaScript.
+* :func:`flow_explorer` (``flow_explorer``): a flow's samples at a temperature and the walk
+  between two images' codes; the static view runs the flow's inverse in JavaScript.
 """
+from .flow_explorer import flow_explorer
 from .latent_explorer import latent_explorer
 from .slider_figure import Slider, SliderFigure
 
-__all__ = ["Slider", "SliderFigure", "latent_explorer"]
+__all__ = ["Slider", "SliderFigure", "latent_explorer", "flow_explorer"]

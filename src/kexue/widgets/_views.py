@@ -43,6 +43,25 @@ class TwoViews:
         return bundle
 
 
+#: ``kexueNormal(seed)`` returns a function drawing standard normal numbers from a seeded
+#: generator (mulberry32 for uniforms, then Box-Muller): the static views' reproducible draws.
+SEEDED_NORMAL_JS = r"""
+function kexueNormal(seed) {
+  seed = seed >>> 0;
+  function uniform() {
+    seed = (seed + 0x6D2B79F5) >>> 0;
+    var t = seed;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  return function normal() {
+    return Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
+  };
+}
+"""
+
+
 def palette_png_base64(png: bytes, colors: int = 128) -> str:
     """``png`` reduced to a ``colors``-colour palette (about a third of the bytes of a matplotlib
     PNG), base64-encoded for inlining in a static page."""

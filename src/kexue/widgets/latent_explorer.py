@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from ..checks import float_tensor, positive, positive_int
-from ._views import TwoViews, next_element_id
+from ._views import SEEDED_NORMAL_JS, TwoViews, next_element_id
 
 __all__ = ["LatentExplorer", "latent_explorer", "export_decoder", "decode_exported", "DECODER_JS"]
 
@@ -173,26 +173,30 @@ def decode_exported(payload: dict, z) -> np.ndarray:
 
 
 # -- the page's decoder ----------------------------------------------------------------------------
+#: ``kexueFloat16(b64, n)`` reads n little-endian float16 values (exactly, into a Float32Array);
 #: ``kexueMlp(payload)`` returns ``decode(z) -> Float32Array``: the network of an
 #: :func:`export_decoder` payload, evaluated in float64 with the float16 weights (decoded exactly
 #: into a Float32Array), the result rounded to float32. The same formulas as :func:`decode_exported`.
 DECODER_JS = r"""
+function kexueFloat16(b64, n) {  // base64 of little-endian float16 -> Float32Array of n values
+  var half = kexueFloat16.table;
+  if (!half) {  // every float16 bit pattern's value: sign, 5 exponent bits (bias 15), 10 mantissa
+    half = kexueFloat16.table = new Float32Array(65536);
+    for (var h = 0; h < 65536; h++) {
+      var e = (h >> 10) & 31, f = h & 1023;
+      var v = e === 0 ? f * Math.pow(2, -24)                        // subnormal
+            : e === 31 ? (f ? NaN : Infinity)
+            : (1 + f / 1024) * Math.pow(2, e - 15);
+      half[h] = h & 32768 ? -v : v;
+    }
+  }
+  var s = atob(b64), out = new Float32Array(n);
+  if (s.length !== 2 * n) throw new Error("kexueFloat16: expected " + n + " float16 values");
+  for (var i = 0; i < n; i++) out[i] = half[s.charCodeAt(2 * i) | (s.charCodeAt(2 * i + 1) << 8)];
+  return out;
+}
 function kexueMlp(payload) {
-  // Every float16 bit pattern's value: sign, 5 exponent bits (bias 15), 10 mantissa bits.
-  var half = new Float32Array(65536);
-  for (var h = 0; h < 65536; h++) {
-    var e = (h >> 10) & 31, f = h & 1023;
-    var v = e === 0 ? f * Math.pow(2, -24)                        // subnormal
-          : e === 31 ? (f ? NaN : Infinity)
-          : (1 + f / 1024) * Math.pow(2, e - 15);
-    half[h] = h & 32768 ? -v : v;
-  }
-  function floats(b64, n) {  // base64 of little-endian float16 -> Float32Array of n values
-    var s = atob(b64), out = new Float32Array(n);
-    if (s.length !== 2 * n) throw new Error("kexueMlp: expected " + n + " float16 values");
-    for (var i = 0; i < n; i++) out[i] = half[s.charCodeAt(2 * i) | (s.charCodeAt(2 * i + 1) << 8)];
-    return out;
-  }
+  var floats = kexueFloat16;
   function sigmoid(x) { return 0.5 + 0.5 * Math.tanh(0.5 * x); }
   var activations = {
     relu: function (x) { return x > 0 ? x : 0; },
@@ -340,17 +344,7 @@ _VIEW_JS = r"""
       });
     }
     // "sample": z ~ N(mean, I), from a seeded generator (mulberry32, then Box-Muller).
-    var seed = data.seed >>> 0;
-    var uniform = function () {
-      seed = (seed + 0x6D2B79F5) >>> 0;
-      var t = seed;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-    var normal = function () {
-      return Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
-    };
+    var normal = kexueNormal(data.seed);
     root.querySelector("button.kx-sample").addEventListener("click", function () {
       state.offset = state.offset.map(normal); render();
     });
@@ -642,7 +636,7 @@ class LatentExplorer(TwoViews):
         buttons = ('<button type="button" class="kx-sample">sample z ~ N(mean, I)</button> '
                    if self.cluster_means is not None else "")
         reset = "back to the mean" if self.cluster_means is not None else "reset"
-        script = DECODER_JS + _VIEW_JS.replace("UID", json.dumps(uid), 1)
+        script = DECODER_JS + SEEDED_NORMAL_JS + _VIEW_JS.replace("UID", json.dumps(uid), 1)
         payload = json.dumps(data).replace("</", "<\\/")  # no name can close the <script>
         image = (f'<canvas class="kx-image" width="{w}" height="{h}" role="img" '
                  f'aria-label="the decoded image" style="width:{scale * w}px;height:{scale * h}px;'

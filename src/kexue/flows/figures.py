@@ -1,0 +1,151 @@
+"""The figures and tables of the NICE chapter, drawn from the experiment ``nice-mnist``
+(:mod:`kexue.flows.experiments`) and its published page model: the loss by epoch against the
+post's, the learned scale as an image, samples across temperatures, an interpolation between two
+test digits, the book's table of generative models, and the explorer whose page view runs the
+flow's inverse in JavaScript.
+
+Serves chapters/part4-flows/nice.ipynb (post 5776).
+"""
+from __future__ import annotations
+
+import torch
+
+from ..checks import positive_int
+from ..generative.flow import interpolate
+from .nice import AdditiveCoupling, DiagonalScale, FlowSequence, Reverse
+
+__all__ = ["record_rows", "plot_loss", "plot_scale", "plot_temperatures", "plot_interpolation",
+           "board_rows", "inverse_program", "explorer"]
+
+
+def record_rows(metrics: dict) -> list[list]:
+    """Rows of (what, the post's model, the page model) from a ``nice-mnist`` record's metrics."""
+    if not isinstance(metrics, dict) or "model" not in metrics or "page_model" not in metrics:
+        raise ValueError("metrics must be those of a nice-mnist record (with 'model' and "
+                         "'page_model')")
+    a, b = metrics["model"], metrics["page_model"]
+
+    def both(fmt, get):
+        return [fmt.format(get(a)), fmt.format(get(b))]
+
+    epoch = lambda m: m["epoch_reaching_post"] or "not reached"  # noqa: E731
+    return [
+        ["weights", *both("{:,}", lambda m: m["parameters"])],
+        ["training loss, last epoch (post's convention, nats)",
+         *both("{:.0f}", lambda m: m["final_train_post_loss"])],
+        ["first epoch at or below the post's -2200", *both("{}", epoch)],
+        ["test loss, same noise (post's convention, nats)",
+         *both("{:.0f}", lambda m: m["test_post_loss"])],
+        ["test bits per dimension (8-bit images, upper bound)",
+         *both("{:.3f}", lambda m: m["test_bits_per_dim"])],
+        *[[f"Fréchet distance of samples at T = {t}",
+           *both("{:.1f}", lambda m, t=t: m["frechet_by_temperature"][t])]
+          for t in a["frechet_by_temperature"]],
+        ["training time (s)", *both("{:.0f}", lambda m: m["train_seconds"])],
+    ]
+
+
+def plot_loss(ax, runs: dict, *, target: float | None = None, title: str | None = None):
+    """The training loss per epoch (post's convention) of each named run, and the post's value."""
+    for name, losses in runs.items():
+        ax.plot(range(1, len(losses) + 1), losses, marker="o", ms=3, label=name)
+    if target is not None:
+        ax.axhline(target, color="C3", ls="--", lw=1, label=f"the post's {target:g}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("mean ½‖z‖² − log|det| (nats)")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def _scale(flow: FlowSequence) -> DiagonalScale:
+    if not isinstance(flow, FlowSequence) or not isinstance(flow.flows[-1], DiagonalScale):
+        raise TypeError("flow must be a NICE (a FlowSequence ending in a DiagonalScale)")
+    return flow.flows[-1]
+
+
+def plot_scale(fig, flow: FlowSequence, *, title: str | None = None):
+    """The learned prior standard deviation exp(-s_i) of each of the 784 output dimensions, as a
+    28 x 28 image (the output's positions are a reordering of the pixels', not the pixels)."""
+    s = _scale(flow).log_scale.detach().cpu()
+    ax = fig.add_subplot(1, 1, 1)
+    image = ax.imshow((-s).exp().reshape(28, 28).numpy(), cmap="viridis", norm="log")
+    fig.colorbar(image, ax=ax, label="exp(−s), the prior's standard deviation")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+@torch.no_grad()
+def plot_temperatures(fig, flow: FlowSequence, *, temperatures=(0.0, 0.25, 0.5, 0.75, 1.0),
+                      n: int = 10, seed: int = 0, title: str | None = None):
+    """One row per temperature T of g(T ε) for the same ``n`` draws ε: T = 0 is the mode of the
+    prior mapped back, T = 1 the model's own samples."""
+    from ..viz import image_rows
+
+    eps = torch.randn(positive_int(n, "n"), flow.dim, generator=torch.Generator().manual_seed(seed))
+    flow.eval()
+    rows = [flow.inverse(float(t) * eps) for t in temperatures]
+    return image_rows(rows, [f"T = {t:g}" for t in temperatures], ax=fig.add_subplot(1, 1, 1),
+                      title=title)
+
+
+def plot_interpolation(fig, flow: FlowSequence, pairs, *, steps: int = 10,
+                       title: str | None = None):
+    """One row per pair (x_a, x_b) of test images: the straight line between their codes mapped
+    back (:func:`kexue.generative.flow.interpolate`), ends included."""
+    from ..viz import image_rows
+
+    rows = [interpolate(flow, a, b, steps) for a, b in pairs]
+    return image_rows(rows, [""] * len(rows), ax=fig.add_subplot(1, 1, 1), title=title)
+
+
+def board_rows(rows: list[dict], chapters: dict) -> list[list]:
+    """The book's table of generative models (:func:`kexue.generative.frechet.board`) as rows of
+    (model, chapter, distance); ``chapters`` maps experiment names to chapter titles."""
+    return [[row["model"], chapters.get(row["experiment"], row["experiment"]),
+             f"{row['distance']:.1f}"] for row in rows]
+
+
+def inverse_program(flow: FlowSequence) -> dict:
+    """A NICE's inverse as the steps the flow explorer's page runs
+    (:data:`kexue.widgets.flow_explorer.FORMAT`): the flows' inverses in reverse order, each
+    coupling's net exported with float16 weights."""
+    from ..widgets.flow_explorer import FORMAT
+    from ..widgets.latent_explorer import _f16, export_decoder
+
+    if not isinstance(flow, FlowSequence):
+        raise TypeError(f"flow must be a FlowSequence of NICE's layers, got {type(flow).__name__}")
+    steps = []
+    for f in reversed(flow.flows):
+        if isinstance(f, DiagonalScale):
+            steps.append({"type": "scale", "log_scale": _f16(f.log_scale)})
+        elif isinstance(f, Reverse):
+            steps.append({"type": "reverse"})
+        elif isinstance(f, AdditiveCoupling):
+            # the inverse undoes the forward: a forward that adds m subtracts it, and vice versa
+            steps.append({"type": "coupling", "partition": f.partition, "moved": f.moved,
+                          "op": "subtract" if f.sign > 0 else "add",
+                          "net": export_decoder(f.net)})
+        else:
+            raise TypeError(f"the page cannot run a {type(f).__name__}; NICE's layers only")
+    return {"format": FORMAT, "dim": flow.dim, "steps": steps}
+
+
+@torch.no_grad()
+def explorer(flow: FlowSequence, images: torch.Tensor, pairs, *, title: str | None = None):
+    """The flow explorer on ``flow``: samples at a temperature, and walks between the codes of
+    ``images[a]`` and ``images[b]`` for each (a, b) in ``pairs``."""
+    from ..widgets import flow_explorer
+
+    flow = flow.eval()
+    codes = flow(images)[0]
+
+    def inverse(z):
+        return flow.inverse(z.to(codes.dtype)).reshape(len(z), -1)
+
+    return flow_explorer(inverse, inverse_program(flow),
+                         pairs=[(codes[a], codes[b]) for a, b in pairs],
+                         names=[f"test images {a} and {b}" for a, b in pairs], title=title)
