@@ -40,3 +40,17 @@ def test_image_grid_and_curves_draw():
     with pytest.raises(ValueError, match="has 3 points but x has 2"):
         viz.curves({"a": [1, 2, 3]}, x=[0, 1])
     plt.close("all")
+
+
+def test_image_rows_label_each_row_and_check_their_lengths():
+    rows = [torch.rand(5, 784), torch.rand(5, 28, 28) * 3]   # pixels beyond 1 are clipped
+    fig, ax = plt.subplots()
+    viz.image_rows(rows, ["a", "b"], ax=ax, title="t")
+    assert [t.get_text() for t in ax.texts] == ["a", "b"]
+    assert ax.images[0].get_array().max() <= 1.0
+    assert ax.images[0].get_array().shape == (2 * 29 - 1, 5 * 29 - 1)
+    with pytest.raises(ValueError, match="one length"):
+        viz.image_rows([torch.rand(5, 784), torch.rand(4, 784)], ["a", "b"])
+    with pytest.raises(ValueError, match="name each of the 2 rows"):
+        viz.image_rows(rows, ["a"])
+    plt.close(fig)

@@ -56,7 +56,10 @@ def image_rows(rows, labels: Sequence[str], ax=None, title: str | None = None,
     labels = list(labels)
     if len(labels) != len(rows):
         raise ValueError(f"labels must name each of the {len(rows)} rows, got {len(labels)}")
-    ax = image_grid(torch.cat(rows).clamp(0, 1), ncols=len(rows[0]), ax=ax, title=title, cmap=cmap)
+    flat = [r.reshape(len(r), -1) for r in rows]
+    if len({r.shape[1] for r in flat}) != 1:
+        raise ValueError("every row's images must have the same number of pixels")
+    ax = image_grid(torch.cat(flat).clamp(0, 1), ncols=len(rows[0]), ax=ax, title=title, cmap=cmap)
     side = tile_images(rows[0][:1]).shape[0]
     for k, label in enumerate(labels):
         ax.text(-2, k * (side + 1) + side / 2, label, ha="right", va="center", fontsize=8)

@@ -127,3 +127,18 @@ def test_bad_input_is_refused_with_a_clear_error():
         N.sample(flow, 2, temperature=-1.0)
     with pytest.raises(ValueError, match="n must be a positive int"):
         N.sample(flow, 0)
+
+
+def test_benchmark_times_both_loops_and_sampling(monkeypatch):
+    from kexue.flows import experiments
+
+    # the post's model is 19 million weights: time a small one through the same code
+    monkeypatch.setattr(experiments, "nice", lambda dim, seed: N.nice(dim, hidden=32, depth=1,
+                                                                     seed=seed))
+    result = experiments.benchmark(steps=2, repeats=1, samples=50)
+    for key in ("ours_steps_per_s", "reference_steps_per_s", "sampled_images_per_s"):
+        assert result[key] > 0
+    assert result["ratio"] == pytest.approx(result["ours_steps_per_s"]
+                                            / result["reference_steps_per_s"])
+    with pytest.raises(ValueError, match="steps must be a positive int"):
+        experiments.benchmark(steps=0)

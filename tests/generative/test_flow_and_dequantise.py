@@ -99,3 +99,17 @@ def test_non_finite_data_is_refused():
     for bad in (float("nan"), float("inf")):
         with pytest.raises(ValueError, match="non-finite"):
             gaussian_nll(flow, torch.tensor([[0.0, bad]]))
+
+
+def test_interpolate_walks_the_straight_line_between_codes():
+    from kexue.generative.flow import interpolate
+
+    flow = Affine(torch.tensor([2.0, -1.0]), torch.tensor([0.5, 0.0]))
+    a, b = torch.tensor([1.0, 2.0]), torch.tensor([3.0, -2.0])
+    path = interpolate(flow, a, b, steps=5)
+    # an affine flow maps the straight line between codes to the straight line between points
+    assert torch.allclose(path, torch.stack([a + t * (b - a) for t in torch.linspace(0, 1, 5)]))
+    with pytest.raises(ValueError, match="steps must be an int of at least 2"):
+        interpolate(flow, a, b, steps=1)
+    with pytest.raises(ValueError, match=r"each have shape \(2,\)"):
+        interpolate(flow, a, torch.zeros(3))

@@ -74,7 +74,13 @@ def interpolate(flow: Flow, x_a: torch.Tensor, x_b: torch.Tensor, steps: int = 9
     """g((1 - t) f(x_a) + t f(x_b)) for ``steps`` values of t evenly from 0 to 1: the straight
     line between two data points' codes, mapped back to data (the ends are x_a and x_b up to
     rounding). Runs in eval mode without gradients; returns (steps, D)."""
-    ends = _flow_and_data(flow, torch.stack([torch.as_tensor(x_a), torch.as_tensor(x_b)]))
+    if not isinstance(flow, Flow):
+        raise TypeError(f"flow must be a kexue.generative.flow.Flow, got {type(flow).__name__}")
+    x_a, x_b = torch.as_tensor(x_a), torch.as_tensor(x_b)
+    if x_a.shape != (flow.dim,) or x_b.shape != (flow.dim,):
+        raise ValueError(f"x_a and x_b must each have shape ({flow.dim},), got "
+                         f"{tuple(x_a.shape)} and {tuple(x_b.shape)}")
+    ends = _flow_and_data(flow, torch.stack([x_a, x_b]))
     if not isinstance(steps, int) or steps < 2:
         raise ValueError(f"steps must be an int of at least 2 (the two ends), got {steps!r}")
     was_training = flow.training
