@@ -15,12 +15,12 @@ import numpy as np
 import torch
 
 from ..checks import float_tensor, positive_int, real_number
+from ..trace_estimators import PROBES, hutchinson_estimates, logdet_series_estimates, probe_vectors
 
 #: A fixed non-symmetric 3x3 example: eigenvalues 0.219 +- 1.922i and 0.062, trace 0.5.
 EXAMPLE_MATRIX = ((0.5, -2.0, 0.3), (1.8, 0.1, -0.4), (0.2, 0.6, -0.1))
 
 #: Probe distributions of the Hutchinson estimator (both have E[eps eps^T] = I).
-PROBES = ("rademacher", "gaussian")
 
 
 # -- input checks --------------------------------------------------------------------------------
@@ -121,29 +121,17 @@ def log_series(A: torch.Tensor, terms: int) -> torch.Tensor:
 
 
 # -- Hutchinson's trace estimator ----------------------------------------------------------------
-def probe_vectors(n: int, num: int, *, distribution: str = "rademacher",
-                  generator: torch.Generator | None = None, dtype=torch.float64,
-                  device=None) -> torch.Tensor:
-    """``num`` probe vectors eps in R^n as the columns of an (n, num) matrix, with E[eps eps^T] = I."""
-    n, num = positive_int(n, "n"), positive_int(num, "num")
-    if distribution not in PROBES:
-        raise ValueError(f"distribution must be one of {PROBES}, got {distribution!r}")
-    if distribution == "gaussian":
-        return torch.randn(n, num, generator=generator, dtype=dtype, device=device)
-    bits = torch.randint(0, 2, (n, num), generator=generator, device=device)
-    return (2 * bits - 1).to(dtype)
-
-
 def hutchinson_samples(A: torch.Tensor, num_probes: int, *, distribution: str = "rademacher",
                        generator: torch.Generator | None = None) -> torch.Tensor:
     """The single-probe estimates eps_i^T A eps_i, i = 1..num_probes; each has mean tr A.
 
-    Only the products A eps are used, so A could as well be a Jacobian reached by autograd.
+    Only the products A eps are used (:func:`kexue.trace_estimators.hutchinson_estimates`), so A
+    could as well be a Jacobian reached by autograd.
     """
     A = _square(A, real=True)
     E = probe_vectors(A.shape[0], num_probes, distribution=distribution, generator=generator,
                       dtype=A.dtype, device=A.device)
-    return (E * (A @ E)).sum(0)
+    return hutchinson_estimates(lambda V: A @ V, E, dim=0)
 
 
 def hutchinson_trace(A: torch.Tensor, num_probes: int, *, distribution: str = "rademacher",
@@ -170,17 +158,13 @@ def logdet_series_samples(A: torch.Tensor, terms: int, num_probes: int, *,
     each tr(A^k) replaced by eps^T A^k eps with one probe eps shared by all k (||A||_2 < 1).
 
     Each estimate is unbiased for the series truncated after ``terms`` terms and costs ``terms``
-    products A v.
+    products A v (:func:`kexue.trace_estimators.logdet_series_estimates`).
     """
     A = _contraction(_square(A, real=True))
     terms = positive_int(terms, "terms")
     E = probe_vectors(A.shape[0], num_probes, distribution=distribution, generator=generator,
                       dtype=A.dtype, device=A.device)
-    V, out = E, torch.zeros(E.shape[1], dtype=A.dtype, device=A.device)
-    for k in range(1, terms + 1):
-        V = A @ V
-        out = out + ((-1) ** (k - 1) / k) * (E * V).sum(0)
-    return out
+    return logdet_series_estimates(lambda V: A @ V, E, terms, dim=0)
 
 
 def logdet_series(A: torch.Tensor, terms: int, num_probes: int | None = None, *,
