@@ -142,3 +142,19 @@ def test_benchmark_times_both_loops_and_sampling(monkeypatch):
                                             / result["reference_steps_per_s"])
     with pytest.raises(ValueError, match="steps must be a positive int"):
         experiments.benchmark(steps=0)
+
+
+def test_glorot_init_is_the_post_keras_start():
+    flow = N.nice(784, hidden=100, depth=2, init="glorot", seed=3).requires_grad_(False)
+    for coupling in flow.flows[1:8:2]:
+        for layer in coupling.net:
+            if isinstance(layer, nn.Linear):
+                bound = math.sqrt(6 / (layer.in_features + layer.out_features))
+                assert float(layer.weight.abs().max()) <= bound
+                assert float(layer.weight.std()) == pytest.approx(bound / math.sqrt(3), rel=0.05)
+                assert float(layer.bias.abs().max()) == 0.0
+    again = N.nice(784, hidden=100, depth=2, init="glorot", seed=3)
+    assert all(torch.equal(a, b) for a, b in zip(flow.state_dict().values(),
+                                                 again.state_dict().values()))
+    with pytest.raises(ValueError, match="init must be one of"):
+        N.nice(784, hidden=8, depth=1, init="he")

@@ -169,19 +169,31 @@ class FlowSequence(Flow):
         return z
 
 
+INITS = ("torch", "glorot")
+
+
 def nice(dim: int = 784, *, couplings: int = 4, hidden: int = 1000, depth: int = 5,
-         seed: int | None = None) -> FlowSequence:
+         init: str = "torch", seed: int | None = None) -> FlowSequence:
     """The post's NICE: ``couplings`` times [reverse, interleaved additive coupling with
     m = ``depth`` ReLU layers of ``hidden`` units and a ReLU output of width dim/2, forward
     subtracting m], then a diagonal scale. Defaults: the post's MNIST model (about 20 million
-    weights)."""
+    weights). ``init="torch"`` starts the dense layers as PyTorch does; ``"glorot"`` as the
+    post's Keras code did (Glorot-uniform weights, zero biases)."""
     couplings, hidden = positive_int(couplings, "couplings"), positive_int(hidden, "hidden")
     depth = positive_int(depth, "depth")
+    if init not in INITS:
+        raise ValueError(f"init must be one of {INITS}, got {init!r}")
     half = positive_int(dim, "dim") // 2
     flows: list[Flow] = []
     for i in range(couplings):
-        net = nn.Sequential(*mlp([half, *[hidden] * depth, half],
-                                 seed=None if seed is None else seed + i), nn.ReLU())
+        layer_seed = None if seed is None else seed + i
+        net = nn.Sequential(*mlp([half, *[hidden] * depth, half], seed=layer_seed), nn.ReLU())
+        if init == "glorot":
+            with seeded_init(layer_seed), torch.no_grad():
+                for layer in net:
+                    if isinstance(layer, nn.Linear):
+                        nn.init.xavier_uniform_(layer.weight)
+                        layer.bias.zero_()
         flows += [Reverse(dim), AdditiveCoupling(dim, net, partition="interleaved", sign=-1)]
     flows.append(DiagonalScale(dim, seed=None if seed is None else seed + couplings))
     return FlowSequence(flows)
