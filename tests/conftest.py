@@ -13,6 +13,13 @@ def _quiet_and_quick(monkeypatch):
     monkeypatch.setenv("KEXUE_PROGRESS", "0")
 
 
+def quoted(value, text: str) -> bool:
+    """``value`` is what a chapter prints as ``text`` (rounded to ``text``'s decimals): the
+    record tests hold every number a chapter quotes to its record with it."""
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    return abs(value - float(text)) <= 0.5 * 10 ** -decimals + 1e-9
+
+
 @pytest.fixture
 def root() -> Path:
     return ROOT

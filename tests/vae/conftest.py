@@ -14,12 +14,6 @@ CLUSTERING_TINY = dict(dataset="mnist", widths=[784, 32, 4], clusters=10, classi
                        post_recipe_run=True)
 
 
-def quoted(value, text: str) -> bool:
-    """``value`` is what the chapter prints as ``text`` (rounded to ``text``'s decimals)."""
-    decimals = len(text.split(".")[1]) if "." in text else 0
-    return abs(value - float(text)) <= 0.5 * 10 ** -decimals + 1e-9
-
-
 def _quick(run):
     """``run()`` in the quick profile with progress bars off (session fixtures run before the
     function-scoped autouse fixture that sets them for each test)."""

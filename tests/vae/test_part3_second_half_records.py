@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import quoted
+from ..conftest import quoted
 
 RESULTS = Path(__file__).resolve().parents[2] / "results"
 
