@@ -12,7 +12,10 @@ and log p(z|x) / q(z|y) = -1/2 sum_i log sigma_i^2 - 1/2 |eps|^2 + 1/2 |z - mu_y
 term does not depend on the parameters. :class:`ClusteringVAE` is the model, :func:`loss_terms`
 the three terms, :func:`cluster_loss` the weighted sum the post trains with (a Gaussian q(x|z)
 gives a squared error, weighted by ``recon_weight``). :class:`KMeansMeans` and
-:func:`train_clustering` train it through ``kexue.train``.
+:func:`train_clustering` train it through ``kexue.train``; :func:`pretrain_autoencoder` and
+:func:`init_clusters` are VaDE's start (train the encoder and decoder as a plain autoencoder
+first, then put the class means at the k-means centroids of its codes and teach the classifier
+the prior's posterior), not the post's.
 
 Serves chapters/part3-vae/vae-clustering.ipynb (post 5887); its experiments ``vae-cluster-mnist``
 and ``vae-cluster-fashion`` (and the benchmark ``python -m kexue bench vae-cluster``) are in
@@ -34,7 +37,7 @@ from .gaussian import sample
 from .networks import GaussianEncoder, check_batch, mlp_decoder
 
 __all__ = ["ClusteringVAE", "prior_posterior", "loss_terms", "cluster_loss", "KMeansMeans",
-           "train_clustering"]
+           "pretrain_autoencoder", "init_clusters", "train_clustering"]
 
 
 class ClusteringVAE(nn.Module):
@@ -171,17 +174,61 @@ class KMeansMeans(train.Callback):
         self.done = state["done"]
 
 
+def pretrain_autoencoder(model: ClusteringVAE, x: torch.Tensor, *, epochs: int, lr: float,
+                         batch_size: int, seed: int) -> list:
+    """Train ``model``'s encoder mean and decoder as a plain autoencoder, loss
+    1/2 |x - G(mu(x))|^2 (no noise, no prior), for ``epochs`` epochs; the history's rows."""
+    def loss(m, xb):
+        recon = 0.5 * (xb - m.decoder(m.encoder(xb)[0])).square().sum(1).mean()
+        return recon, {"recon": recon.detach()}
+
+    return train.fit_adam(model, loss, x, lr=lr, batch_size=batch_size, epochs=epochs, seed=seed,
+                          description=f"autoencoder pre-training, seed {seed}").rows
+
+
+def init_clusters(model: ClusteringVAE, x: torch.Tensor, *, epochs: int, lr: float,
+                  batch_size: int, seed: int, n_init: int = 4) -> list:
+    """VaDE's start from a pre-trained encoder: the class means mu_y go to the k-means centroids
+    of the codes mu(x) of the first 20,000 rows of ``x``, then the classifier p(y|z) is fitted for
+    ``epochs`` epochs to the prior's posterior q(y|z) (:func:`prior_posterior`, the classifier the
+    loss would want) at z = mu(x), everything else fixed; the history's rows."""
+    from sklearn.cluster import KMeans
+
+    model.eval()
+    centroids = KMeans(model.clusters, n_init=positive_int(n_init, "n_init"),
+                       random_state=seed).fit(_codes(model, x[:20000])).cluster_centers_
+    with torch.no_grad():
+        model.means.copy_(torch.as_tensor(centroids, dtype=model.means.dtype))
+    model.train()
+
+    def loss(classifier, xb):
+        with torch.no_grad():
+            z = model.encoder(xb)[0]
+            target = prior_posterior(z, model.means)
+        cross_entropy = -(target * F.log_softmax(classifier(z), dim=1)).sum(1).mean()
+        return cross_entropy, {"cross_entropy": cross_entropy.detach()}
+
+    return train.fit_adam(model.classifier, loss, x, lr=lr, batch_size=batch_size, epochs=epochs,
+                          seed=seed, description=f"classifier start, seed {seed}").rows
+
+
 def train_clustering(x: torch.Tensor, config: dict, seed: int) -> tuple[ClusteringVAE, list]:
     """Train a :class:`ClusteringVAE` on the rows of ``x`` with Adam through
     :func:`kexue.train.fit_adam`; ``config`` gives ``widths``, ``clusters``,
     ``classifier_hidden``, ``lr``, ``batch_size``, ``epochs``, ``recon_weight``, ``balance`` and
     ``kmeans_epoch`` (0: the means start at zero and stay with training, as in the post; n: they
-    move to the k-means centroids of the codes after epoch n, :class:`KMeansMeans`)."""
+    move to the k-means centroids of the codes after epoch n, :class:`KMeansMeans`). With
+    ``pretrain_epochs`` > 0 the model starts as VaDE does instead: :func:`pretrain_autoencoder`
+    for that many epochs, then :func:`init_clusters` (``classifier_init_epochs`` epochs)."""
     from functools import partial
 
     model = ClusteringVAE(config["widths"], clusters=config["clusters"],
                           classifier_hidden=config["classifier_hidden"], seed=seed).to(x.device)
     loss = partial(cluster_loss, recon_weight=config["recon_weight"], balance=config["balance"])
+    if config.get("pretrain_epochs", 0):
+        common = dict(lr=config["lr"], batch_size=config["batch_size"], seed=seed)
+        pretrain_autoencoder(model, x, epochs=config["pretrain_epochs"], **common)
+        init_clusters(model, x, epochs=config["classifier_init_epochs"], **common)
     callbacks = [KMeansMeans(x[:20000], config["kmeans_epoch"], seed=seed)] \
         if config["kmeans_epoch"] else []
     history = train.fit_adam(model, loss, x, lr=config["lr"], batch_size=config["batch_size"],

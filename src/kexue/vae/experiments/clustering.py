@@ -77,13 +77,19 @@ def _spread(values: list[float]) -> dict:
 
 def run_clustering(config: dict):
     """Train the clustering VAE once per seed on ``config["dataset"]`` and score its test-set
-    clusters (majority-label and Hungarian accuracy, NMI, ARI), with the baselines per seed when
+    clusters (majority-label and Hungarian accuracy, NMI, ARI; with ``validation`` > 0 also the
+    majority accuracy on that many training images held out after the first ``n_train``), with
+    the baselines per seed when
     ``config["baselines"]``, and one run of the post's recipe as it is (centres from zero, no
     k-means) when ``config["post_recipe_run"]``. Metrics hold per-seed values and their median
     and range; the artifacts hold the model of the median seed, its test assignments and the
     test images."""
     dev = runtime.device()
-    x_train, _, x_test, y_test = load_images(config["dataset"], config["n_train"], dev)
+    held_out = config.get("validation", 0)
+    x_train, y_train, x_test, y_test = load_images(config["dataset"],
+                                                   config["n_train"] + held_out, dev)
+    x_val, y_val = x_train[config["n_train"]:], y_train[config["n_train"]:].cpu().numpy()
+    x_train = x_train[:config["n_train"]]
     y = y_test.cpu().numpy()
     runs, models = [], []
     for seed in config["seeds"]:
@@ -91,6 +97,9 @@ def run_clustering(config: dict):
         model, rows = train_clustering(x_train, config, seed)
         clusters = model.assign(x_test).cpu().numpy()
         run = {"seed": seed, **scores(clusters, y), "final_loss": rows[-1]["loss"]}
+        if held_out:
+            run["val_majority_acc"] = scores(model.assign(x_val).cpu().numpy(),
+                                             y_val)["majority_acc"]
         if config["baselines"]:
             run["baselines"] = baselines(x_train, x_test, y_test, config, seed)
         runs.append(run)
@@ -101,7 +110,7 @@ def run_clustering(config: dict):
         runtime.seed_everything(seed)
         model, _ = train_clustering(x_train, {**config, "kmeans_epoch": 0}, seed)
         metrics["post_recipe"] = {"seed": seed, **scores(model.assign(x_test).cpu().numpy(), y)}
-    for key, _ in SCORES:
+    for key in [k for k, _ in SCORES] + (["val_majority_acc"] if held_out else []):
         metrics[key] = _spread([r[key] for r in runs])
         if config["baselines"]:
             for name in runs[0]["baselines"]:
@@ -177,6 +186,38 @@ def _registration(dataset: str, reference: float, where: str) -> dict:
 experiment("vae-cluster-mnist", **_registration(
     "mnist", 0.83, "post 5887, section 'mnist' (about 83%; DEC about 84%)"))(run_clustering)
 experiment("vae-cluster-fashion", **_registration(
+    "fashion-mnist", 0.585, "post 5887, section 'fashion-mnist' (about 58.5%)"))(run_clustering)
+
+
+def _vade_start(dataset: str, reference: float, where: str) -> dict:
+    """The registration of the same clustering started as VaDE starts it (autoencoder
+    pre-training, k-means means, the classifier fitted to the prior's posterior), on 50,000
+    training images with the last 10,000 held out for validation; the recipe (50 pre-training
+    epochs, 10 joint ones, the batch balance term) was picked by one seed's validation accuracy
+    on MNIST, never by test accuracy."""
+    reg = _registration(dataset, reference, where)
+    start = dict(kmeans_epoch=0, balance="batch", baselines=False, post_recipe_run=False,
+                 classifier_init_epochs=2)
+    reg.update(
+        publish=None,
+        headline=Headline("test accuracy, clusters by majority (median of seeds), VaDE's start",
+                          0.005, "higher"),
+        quick=dict(reg["quick"], **start, n_train=8000, validation=2000, pretrain_epochs=3,
+                   epochs=2),
+        full=dict(reg["full"], **start, n_train=50000, validation=10000, pretrain_epochs=50,
+                  epochs=10),
+        description=f"One-step clustering of {DATASETS[dataset]} with a VAE started as VaDE "
+                    "starts (the encoder and decoder pre-trained as a plain autoencoder, the "
+                    "class means at the k-means centroids of its codes, the classifier fitted "
+                    "to the prior's posterior), then trained with the post's loss and the batch "
+                    "balance term: test accuracy with each cluster labelled by its majority "
+                    "class (median over seeds), and the same on 10,000 held-out training images.")
+    return reg
+
+
+experiment("vae-cluster-vade-start-mnist", **_vade_start(
+    "mnist", 0.83, "post 5887, section 'mnist' (about 83%; DEC about 84%)"))(run_clustering)
+experiment("vae-cluster-vade-start-fashion", **_vade_start(
     "fashion-mnist", 0.585, "post 5887, section 'fashion-mnist' (about 58.5%)"))(run_clustering)
 
 
