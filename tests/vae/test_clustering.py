@@ -175,3 +175,38 @@ def test_kmeans_callback_moves_the_means_to_centroids_once():
         model.means.zero_()
     trainer.fit(epochs=2)                       # done: epoch 2 leaves the means alone
     assert float(model.means.detach().abs().max()) == 0.0
+
+
+def test_vade_start_pretrains_places_the_means_and_teaches_the_classifier_the_posterior():
+    from sklearn.cluster import KMeans
+
+    import kexue as kx
+
+    images, _ = kx.data.mnist("test")
+    x = kx.data.as_float(images[:600], device="cpu")
+    model = ClusteringVAE([784, 32, 3], clusters=4, classifier_hidden=32, seed=0)
+
+    def recon():
+        with torch.no_grad():
+            return float((x - model.decoder(model.encoder(x)[0])).square().sum(1).mean())
+
+    before = recon()
+    rows = clustering.pretrain_autoencoder(model, x, epochs=5, lr=3e-3, batch_size=100, seed=0)
+    assert recon() < 0.8 * before and len(rows) == 5
+    encoder = {k: v.clone() for k, v in model.encoder.state_dict().items()}
+    with torch.no_grad():
+        codes = model.encoder(x)[0]
+    expected = KMeans(4, n_init=2, random_state=0).fit(codes.numpy()).cluster_centers_
+    posterior = clustering.prior_posterior(codes, torch.as_tensor(expected, dtype=codes.dtype))
+
+    def kl_to_posterior():   # KL(q(y|z) || p(y|z)) averaged over the codes
+        with torch.no_grad():
+            log_p = torch.log_softmax(model.classifier(codes), 1)
+            return float((posterior * (posterior.clamp_min(1e-12).log() - log_p)).sum(1).mean())
+
+    before = kl_to_posterior()
+    clustering.init_clusters(model, x, epochs=150, lr=3e-3, batch_size=100, seed=0, n_init=2)
+    np.testing.assert_allclose(model.means.detach().numpy(), expected, atol=1e-5)
+    # only the classifier learned, and it moved close to the prior's Bayes posterior
+    assert all(torch.equal(v, model.encoder.state_dict()[k]) for k, v in encoder.items())
+    assert kl_to_posterior() < 0.2 * before
