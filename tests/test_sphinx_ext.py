@@ -235,3 +235,45 @@ def test_design_files_stay_only_where_used():
     uses = {"script_files": scripts, "css_files": css, "body": '<div class="sd-card">'}
     ext._trim_scripts(app, "chapters/b", "page.html", uses, None)
     assert uses["script_files"] == scripts and uses["css_files"] == css
+
+
+def test_kernel_replies_are_waited_for_in_slices(monkeypatch):
+    """A reply whose wake-up the poller missed is found within one slice, not after the whole
+    cell timeout; a channel with nothing in it still times out on time."""
+    import asyncio
+    import time
+    from queue import Empty
+
+    from jupyter_client.channels import AsyncZMQSocketChannel
+
+    from kexue import sphinx as ext
+
+    monkeypatch.setattr(AsyncZMQSocketChannel, "get_msg", AsyncZMQSocketChannel.get_msg)
+    ext.steady_kernel_replies()
+    ext.steady_kernel_replies()          # once only: no slices within slices
+
+    class MissedWakeUp:
+        """A socket whose message is there but whose poll sleeps its whole timeout."""
+
+        def __init__(self, ready):
+            self.ready = ready
+
+        async def poll(self, timeout_ms):
+            await asyncio.sleep((timeout_ms or 0) / 1000)
+            return int(self.ready)
+
+    channel = AsyncZMQSocketChannel.__new__(AsyncZMQSocketChannel)
+    channel.socket = MissedWakeUp(True)
+
+    async def recv():
+        return {"msg_id": "reply"}
+
+    channel._recv = recv
+    start = time.monotonic()
+    assert asyncio.run(channel.get_msg(timeout=30)) == {"msg_id": "reply"}
+    assert time.monotonic() - start < 2 * ext.POLL_SLICE_S
+    channel.socket = MissedWakeUp(False)
+    start = time.monotonic()
+    with pytest.raises(Empty):
+        asyncio.run(channel.get_msg(timeout=1.2))
+    assert 1.2 <= time.monotonic() - start < 1.2 + 2 * ext.POLL_SLICE_S

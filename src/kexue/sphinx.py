@@ -371,6 +371,42 @@ def quiet_kernels() -> None:
     NotebookClient.class_traits()["extra_arguments"].default_value = list(QUIET_KERNEL)
 
 
+#: The longest a build waits on a kernel channel before looking again (seconds).
+POLL_SLICE_S = 0.5
+
+
+def steady_kernel_replies() -> None:
+    """Make the build wait for a kernel's messages in slices of :data:`POLL_SLICE_S` seconds.
+
+    ``jupyter_client`` waits for a reply with one ``poll`` of the whole cell timeout (300 s), and
+    pyzmq's asyncio poller looks at the socket again only when its file descriptor fires or the
+    timeout ends. Now and then the descriptor's edge is missed: the reply sits in the socket, the
+    kernel is idle, and the build waits out the whole timeout before it finds the reply (seen as
+    notebooks that succeed after 300 s). Waiting in short slices finds it within one slice."""
+    from queue import Empty
+    from time import monotonic
+
+    from jupyter_client.channels import AsyncZMQSocketChannel
+
+    original = AsyncZMQSocketChannel.get_msg
+    if getattr(original, "kexue_sliced", False):
+        return
+
+    async def get_msg(self, timeout: float | None = None):
+        deadline = None if timeout is None else monotonic() + timeout
+        while True:
+            left = POLL_SLICE_S if deadline is None else max(0.0, deadline - monotonic())
+            try:
+                return await original(self, timeout=min(POLL_SLICE_S, left))
+            except Empty:
+                if deadline is not None and monotonic() >= deadline:
+                    raise
+
+    get_msg.kexue_sliced = True
+    get_msg.__doc__ = original.__doc__
+    AsyncZMQSocketChannel.get_msg = get_msg
+
+
 def _register_round_bracket_citations() -> str:
     """sphinxcontrib-bibtex's author-year style with round brackets, "(Jiang et al., 2017)" and
     "Jiang et al. (2017)", as the book's prose writes them. Returns the style's name."""
@@ -404,6 +440,7 @@ def setup(app):
     app.add_directive("kexue-timings", TimingsTable)
     app.add_post_transform(_FillTimings)
     quiet_kernels()
+    steady_kernel_replies()
     app.connect("builder-inited", _drop_stale_cache)
     app.connect("env-get-outdated", _outdated)
     app.connect("build-finished", _report_times)
