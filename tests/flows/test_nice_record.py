@@ -65,3 +65,14 @@ def test_the_frechet_quotes(record):
     assert quoted(eae["fid_floor"], "0.52")
     assert m["frechet"]["samples"]["NICE, T = 0.75"] == big["0.75"]
     assert record["config"]["fd_samples"] == 10000 and eae["n_samples"] == 5000
+
+
+def test_the_page_model_squeezes_most_directions(record):
+    """The chapter: most of the page model's prior standard deviations exp(-s) end far below 1."""
+    from kexue.flows.experiments import full_run
+
+    shown = full_run()
+    sd = (-shown["page_model"].flows[-1].log_scale.detach()).exp()
+    assert float(sd.max()) < 0.5 and float(sd.median()) < 0.2
+    # four reversals make the identity: output i sits at pixel i, so the image is the pixels'
+    assert sum(type(f).__name__ == "Reverse" for f in shown["page_model"].flows) % 2 == 0
