@@ -25,11 +25,11 @@ from torch import nn
 
 from .. import trace_estimators
 from ..checks import float_tensor, positive_int
-from ..gradients import Scale, spectral_normalize
 from ..generative.flow import Flow
+from ..gradients import Scale, spectral_normalize
 from ..runtime import seeded_init
 
-__all__ = ["ResidualFlow", "fixed_point_inverse", "exact_log_det"]
+__all__ = ["ResidualFlow", "fixed_point_inverse", "exact_log_det", "iresnet"]
 
 
 def _coefficient(c) -> float:
@@ -137,3 +137,19 @@ def exact_log_det(block: ResidualFlow, x: torch.Tensor) -> torch.Tensor:
                              "the spectral norms first)")
         out.append(logabs)
     return torch.stack(out)
+
+
+def iresnet(dim: int = 784, *, blocks: int = 4, hidden=(256,), c: float = 0.9, terms: int = 5,
+            probes: int = 1, iterations: int = 50, seed: int | None = None):
+    """A stack of ``blocks`` :class:`ResidualFlow` blocks and a final learned diagonal scale (the
+    prior's standard deviation per direction, as in NICE): the book's dense i-ResNet. Each block
+    gets its own seed."""
+    from .nice import DiagonalScale, FlowSequence
+
+    blocks = positive_int(blocks, "blocks")
+    layers: list[Flow] = [ResidualFlow(dim, hidden, c=c, terms=terms, probes=probes,
+                                       iterations=iterations,
+                                       seed=None if seed is None else seed + i)
+                          for i in range(blocks)]
+    layers.append(DiagonalScale(dim, seed=None if seed is None else seed + blocks))
+    return FlowSequence(layers)
