@@ -321,7 +321,7 @@ def run_iresnet(config: dict):
                               generator=torch.Generator().manual_seed(config["seed"])).to(dev)
     block = flow.flows[0]
     series = block.log_det(x)[1]
-    metrics["series_minus_exact_log_det"] = float((series - exact_log_det(block, x)).mean())
+    metrics["series_minus_exact_log_det"] = float((series - exact_log_det(block, x)).detach().mean())
     drawn = sample(flow, config["fd_samples"], temperature=0.75,
                    generator=torch.Generator().manual_seed(config["seed"] + 1))
     x_test = data.as_float(test_images[:config["fd_samples"]], device=dev)

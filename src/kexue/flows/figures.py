@@ -15,7 +15,7 @@ from ..generative.flow import interpolate
 from .nice import AdditiveCoupling, DiagonalScale, FlowSequence, Reverse
 
 __all__ = ["record_rows", "plot_loss", "plot_scale", "plot_temperatures", "plot_interpolation",
-           "board_rows", "inverse_program", "explorer"]
+           "board_rows", "inverse_program", "explorer", "plot_fixed_point", "plot_c_tradeoff"]
 
 
 def record_rows(metrics: dict) -> list[list]:
@@ -149,3 +149,40 @@ def explorer(flow: FlowSequence, images: torch.Tensor, pairs, *, title: str | No
     return flow_explorer(inverse, inverse_program(flow),
                          pairs=[(codes[a], codes[b]) for a, b in pairs],
                          names=[f"test images {a} and {b}" for a, b in pairs], title=title)
+
+
+def plot_fixed_point(ax, steps_by_c: dict, *, title: str | None = None):
+    """||x_(n+1) - x_n|| against n for each c (log scale), with the rate c^n through the first
+    step: the fixed-point inverse converges at least that fast."""
+    import numpy as np
+
+    for k, (c, steps) in enumerate(steps_by_c.items()):
+        n = np.arange(len(steps))
+        ax.semilogy(n, steps, marker="o", ms=3, color=f"C{k}", label=f"c = {c}")
+        ax.semilogy(n, steps[0] * float(c) ** n, ls="--", lw=1, color=f"C{k}")
+    ax.set_xlabel("iteration n")
+    ax.set_ylabel("largest ‖x_(n+1) − x_n‖")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_c_tradeoff(fig, sweep: dict, *, title: str | None = None):
+    """Three panels against c: the inverse's error after a fixed number of iterations, the
+    variance of one probe's log-det estimate, and the test bits per dimension."""
+    cs = [float(c) for c in sweep]
+    panels = [("inverse_error", "inverse error", True),
+              ("log_det_variance", "log-det estimate variance", True),
+              ("test_bits_per_dim", "test bits per dimension", False)]
+    axes = fig.subplots(1, 3)
+    for ax, (key, label, log) in zip(axes, panels):
+        ax.plot(cs, [sweep[c][key] for c in sweep], marker="o")
+        ax.set_xlabel("c")
+        ax.set_title(label, fontsize=9)
+        if log:
+            ax.set_yscale("log")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return axes
