@@ -18,7 +18,8 @@ from .iresnet import exact_log_det, iresnet
 from .nice import nice, post_loss, sample
 
 __all__ = ["noisy", "nice_loss", "evaluate_nice", "run_nice", "full_run", "benchmark",
-           "POST_BINS", "bits_loss", "run_iresnet", "c_tradeoff"]
+           "POST_BINS", "bits_loss", "run_iresnet", "c_tradeoff", "iresnet_frames",
+           "FRAME_TEMPERATURES", "FRAME_STEPS", "FRAME_PAIRS"]
 
 #: Level k of a pixel scaled by 1/255 owns [(k - 1)/255, k/255): bins on the post's scale,
 #: below each level as the post's negative noise is. They are the standard bins [k/256,
@@ -343,14 +344,59 @@ def run_iresnet(config: dict):
                                                          probes=config["eval_probes"],
                                                          seed=config["seed"])}
     metrics["c_sweep"] = sweep
-    return metrics, {"flow": flow.cpu(), "samples": drawn.cpu()}
+    return metrics, {"flow": flow.cpu(), "samples": drawn.cpu(),
+                     **_frames(flow.cpu(), data.as_float(test_images[:8]), config["seed"])}
+
+
+#: The temperatures and interpolation points the i-ResNet page's precomputed frames show.
+FRAME_TEMPERATURES = (0.0, 0.25, 0.5, 0.75, 1.0)
+FRAME_STEPS = 9
+FRAME_PAIRS = ((0, 1), (2, 3), (4, 7))
+
+
+def _as_levels(x: torch.Tensor) -> torch.Tensor:
+    return (x.clamp(0, 1) * 255).round().to(torch.uint8)
+
+
+@torch.no_grad()
+def _frames(flow, x_test: torch.Tensor, seed: int) -> dict:
+    """What the page shows of an i-ResNet whose inverse is iterative (too slow and too large to
+    run in a page): 12 draws mapped back at each of :data:`FRAME_TEMPERATURES`, and for each of
+    :data:`FRAME_PAIRS` of test images :data:`FRAME_STEPS` points of the line between their codes,
+    as 8-bit images."""
+    from ..generative.flow import interpolate
+
+    flow.eval()
+    eps = torch.randn(12, flow.dim, generator=torch.Generator().manual_seed(seed + 2))
+    by_temperature = torch.stack([_as_levels(flow.inverse(t * eps)) for t in FRAME_TEMPERATURES])
+    paths = torch.stack([_as_levels(interpolate(flow, x_test[a], x_test[b], FRAME_STEPS))
+                         for a, b in FRAME_PAIRS])
+    return {"temperature_frames": by_temperature, "path_frames": paths}
+
+
+def _publish_iresnet(artifacts: dict) -> dict:
+    """What a full run keeps for the page: 8-bit samples and precomputed frames (the model's
+    weights would not fit a page, and its inverse is an iteration)."""
+    return {"samples": _as_levels(artifacts["samples"][:100]),
+            "temperature_frames": artifacts["temperature_frames"],
+            "path_frames": artifacts["path_frames"]}
+
+
+def iresnet_frames() -> dict | None:
+    """The committed full run's published frames: ``{"record", "samples", "temperature_frames",
+    "path_frames"}`` as uint8 tensors, or None where there is none."""
+    found = published.load("iresnet-mnist", results_dir())
+    if found is None:
+        return None
+    record, tensors = found
+    return {"record": record, **{k: v.to(torch.uint8) for k, v in tensors.items()}}
 
 
 _IRESNET = dict(lr=1e-3, batch_size=64, c=0.9, terms=5, probes=1, eval_terms=10, eval_probes=4,
                 c_sweep=[0.5, 0.7, 0.9, 0.97], sweep_iterations=10, sweep_probes=64, seed=0)
 
 experiment(
-    "iresnet-mnist", post=6482, metric="test_bits_per_dim",
+    "iresnet-mnist", post=6482, metric="test_bits_per_dim", publish=_publish_iresnet,
     headline=Headline("test bits per dimension (8-bit MNIST, upper bound)", 0.01, "lower"),
     reference=Reference(value=1.06, metric="test bits per dimension on MNIST",
                         where="Behrmann et al. (2019), Table 2 (the post quotes the paper's "
