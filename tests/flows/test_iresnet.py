@@ -135,3 +135,35 @@ def test_quick_experiment_reports_the_likelihood_the_series_bias_and_the_c_trade
     assert sweep["0.97"]["log_det_variance"] > sweep["0.5"]["log_det_variance"]
     z, _ = record.artifacts["flow"](torch.rand(3, 784))
     assert torch.isfinite(z).all()
+
+
+def test_published_frames_and_their_slider_figures():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import kexue as kx
+    from kexue.flows import experiments, figures
+
+    record = kx.experiments.run("iresnet-mnist", "quick")
+    published = experiments._publish_iresnet(record.artifacts)
+    temps, paths = published["temperature_frames"], published["path_frames"]
+    assert temps.dtype == paths.dtype == published["samples"].dtype == torch.uint8
+    assert temps.shape == (len(experiments.FRAME_TEMPERATURES), 12, 784)
+    assert paths.shape == (len(experiments.FRAME_PAIRS), experiments.FRAME_STEPS, 784)
+    # at T = 0 every draw maps back to the same image, the prior's mode
+    assert int((temps[0].int() - temps[0][0].int()).abs().max()) == 0
+    # each path starts and ends at its test images, up to 8-bit rounding
+    x = kx.data.mnist("test")[0][:8].flatten(1)
+    for (a, b), path in zip(experiments.FRAME_PAIRS, paths):
+        assert int((path[0].int() - x[a].int()).abs().max()) <= 1
+        assert int((path[-1].int() - x[b].int()).abs().max()) <= 1
+    fig = plt.figure()
+    ax = figures.draw_temperature_frame(fig, temps, experiments.FRAME_TEMPERATURES,
+                                        temperature=0.7)
+    assert ax.get_title() == "g(T ε), T = 0.75"
+    fig = plt.figure()
+    ax = figures.draw_path_frame(fig, paths, pair=1, t=0.5)
+    assert "t = 0.5" in ax.get_title()
+    plt.close("all")

@@ -15,7 +15,8 @@ from ..generative.flow import interpolate
 from .nice import AdditiveCoupling, DiagonalScale, FlowSequence, Reverse
 
 __all__ = ["record_rows", "plot_loss", "plot_scale", "plot_temperatures", "plot_interpolation",
-           "board_rows", "inverse_program", "explorer", "plot_fixed_point", "plot_c_tradeoff"]
+           "board_rows", "inverse_program", "explorer", "plot_fixed_point", "plot_c_tradeoff",
+           "draw_temperature_frame", "draw_path_frame"]
 
 
 def record_rows(metrics: dict) -> list[list]:
@@ -186,3 +187,28 @@ def plot_c_tradeoff(fig, sweep: dict, *, title: str | None = None):
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return axes
+
+
+def draw_temperature_frame(fig, frames: torch.Tensor, temperatures, *, temperature: float):
+    """The SliderFigure frame at ``temperature``: the precomputed images (8-bit, one row of
+    ``frames`` per temperature of ``temperatures``) of the same draws mapped back."""
+    from ..viz import image_grid
+
+    temperatures = [float(t) for t in temperatures]
+    k = min(range(len(temperatures)), key=lambda i: abs(temperatures[i] - float(temperature)))
+    ax = fig.add_subplot(1, 1, 1)
+    image_grid(frames[k].float() / 255, ncols=len(frames[k]), ax=ax,
+               title=f"g(T ε), T = {temperatures[k]:g}")
+    return ax
+
+
+def draw_path_frame(fig, frames: torch.Tensor, *, pair: float, t: float):
+    """The SliderFigure frame for ``pair`` (an index into the first axis of ``frames``) at point
+    ``t`` in [0, 1] of the line between the two codes: the two ends and the image between."""
+    from ..viz import image_rows
+
+    row = frames[int(round(pair))].float() / 255
+    k = int(round(float(t) * (len(row) - 1)))
+    images = torch.stack([row[0], row[k], row[-1]])
+    return image_rows([images], [""], ax=fig.add_subplot(1, 1, 1),
+                      title=f"x_a, the point t = {k / (len(row) - 1):.3g} between, x_b")
