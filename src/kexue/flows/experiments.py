@@ -1,7 +1,8 @@
 """The experiments of Part IV: ``nice-mnist`` (:func:`run_nice`), ``iresnet-mnist``
 (:func:`run_iresnet`), and the benchmark ``python -m kexue bench nice`` (:func:`benchmark`).
 
-Serves chapters/part4-flows/nice.ipynb (post 5776) and the invertible-ResNet chapter (post 6482).
+Serves chapters/part4-flows/nice.ipynb (post 5776) and chapters/part4-flows/iresnet.ipynb
+(post 6482).
 """
 from __future__ import annotations
 

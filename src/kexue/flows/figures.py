@@ -4,7 +4,8 @@ post's, the learned scale as an image, samples across temperatures, an interpola
 test digits, the book's table of generative models, and the explorer whose page view runs the
 flow's inverse in JavaScript.
 
-Serves chapters/part4-flows/nice.ipynb (post 5776).
+Serves chapters/part4-flows/nice.ipynb (post 5776) and chapters/part4-flows/iresnet.ipynb
+(post 6482): the fixed-point convergence, the trade-off in c and the precomputed frames.
 """
 from __future__ import annotations
 

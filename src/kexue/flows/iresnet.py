@@ -16,7 +16,8 @@ y = x + g(x) made invertible by keeping Lip(g) < 1.
 :class:`ResidualFlow` is one such block as a :class:`~kexue.generative.flow.Flow`;
 :func:`exact_log_det` is the exact value from the full Jacobian, for checks on small inputs.
 
-Serves chapters/part4-flows/ (the invertible-ResNet chapter, post 6482, is the part's next).
+Serves chapters/part4-flows/iresnet.ipynb (post 6482); its experiment ``iresnet-mnist`` is in
+:mod:`kexue.flows.experiments`, its figures in :mod:`kexue.flows.figures`.
 """
 from __future__ import annotations
 
