@@ -20,6 +20,22 @@ def quoted(value, text: str) -> bool:
     return abs(value - float(text)) <= 0.5 * 10 ** -decimals + 1e-9
 
 
+def full_record(name: str) -> dict:
+    """The committed full-profile record ``results/NAME.json``, checked to have been run with the
+    experiment's registered full configuration; the test is skipped where there is none."""
+    import json
+
+    from kexue import experiments
+
+    path = ROOT / "results" / f"{name}.json"
+    if not path.exists():
+        pytest.skip(f"no full-profile record {path.name}")
+    data = json.loads(path.read_text())
+    assert data["profile"] == "full"
+    assert data["config"] == experiments.get(name).full
+    return data
+
+
 @pytest.fixture
 def root() -> Path:
     return ROOT

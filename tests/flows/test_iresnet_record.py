@@ -5,21 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from kexue import experiments
-
-from ..conftest import quoted
+from ..conftest import full_record, quoted
 
 RESULTS = Path(__file__).resolve().parents[2] / "results"
 
 
 @pytest.fixture(scope="module")
 def record():
-    path = RESULTS / "iresnet-mnist.json"
-    if not path.exists():
-        pytest.skip("no full-profile record iresnet-mnist.json")
-    data = json.loads(path.read_text())
-    assert data["profile"] == "full" and data["config"] == experiments.get("iresnet-mnist").full
-    return data
+    return full_record("iresnet-mnist")
 
 
 def test_the_full_run_quotes(record):

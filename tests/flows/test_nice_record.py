@@ -5,22 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from kexue import experiments
-
-from ..conftest import quoted
+from ..conftest import full_record, quoted
 
 RESULTS = Path(__file__).resolve().parents[2] / "results"
 
 
 @pytest.fixture(scope="module")
 def record():
-    path = RESULTS / "nice-mnist.json"
-    if not path.exists():
-        pytest.skip("no full-profile record nice-mnist.json")
-    data = json.loads(path.read_text())
-    assert data["profile"] == "full"
-    assert data["config"] == experiments.get("nice-mnist").full
-    return data
+    return full_record("nice-mnist")
 
 
 def test_the_full_run_quotes(record):

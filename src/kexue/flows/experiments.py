@@ -6,6 +6,7 @@ Serves chapters/part4-flows/nice.ipynb (post 5776) and chapters/part4-flows/ires
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from functools import partial
 
@@ -15,7 +16,7 @@ from .. import data, published, runtime, train
 from ..experiments import Headline, Reference, experiment, results_dir
 from ..generative import dequantise, frechet
 from ..generative.flow import gaussian_nll
-from .iresnet import exact_log_det, iresnet
+from .iresnet import ResidualFlow, exact_log_det, iresnet
 from .nice import nice, post_loss, sample
 
 __all__ = ["noisy", "nice_loss", "evaluate_nice", "run_nice", "full_run", "benchmark",
@@ -27,6 +28,27 @@ __all__ = ["noisy", "nice_loss", "evaluate_nice", "run_nice", "full_run", "bench
 #: (k + 1)/256) mapped by x = (256/255) y - 1/255, so the bound on -log P(k) they give is the
 #: number the standard convention gives for the same model composed with that map.
 POST_BINS = dequantise.Bins(-1 / 255, 1 / 255)
+
+
+def _as_levels(x: torch.Tensor) -> torch.Tensor:
+    """Images in [0, 1] (clipped) as 8-bit levels, for what a run publishes for its page."""
+    return (x.clamp(0, 1) * 255).round().to(torch.uint8)
+
+
+@contextlib.contextmanager
+def _settings(blocks, **values):
+    """Within the block, every one of ``blocks`` has the attributes ``values`` (the series'
+    ``terms`` and ``probes``, the inverse's ``iterations``); restored afterwards."""
+    saved = [{k: getattr(b, k) for k in values} for b in blocks]
+    for b in blocks:
+        for k, v in values.items():
+            setattr(b, k, v)
+    try:
+        yield
+    finally:
+        for b, old in zip(blocks, saved):
+            for k, v in old.items():
+                setattr(b, k, v)
 
 
 def noisy(x: torch.Tensor, noise: float, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -115,7 +137,7 @@ def run_nice(config: dict):
     shown = sample(flows["model"], 100, temperature=config["temperature"],
                    generator=torch.Generator().manual_seed(config["seed"] + 1))
     artifacts = {"model": flows["model"], "page_model": flows["page_model"],
-                 "samples": (shown.clamp(0, 1) * 255).round().to(torch.uint8),
+                 "samples": _as_levels(shown),
                  "x_test": x_test.cpu(), "y_test": test_labels}
     return metrics, artifacts
 
@@ -244,20 +266,15 @@ def bits_loss(flow, levels: torch.Tensor):
 def _test_bits(flow, levels, *, terms: int, probes: int, seed: int, batch_size: int = 250):
     """Mean test bits per dimension with the series at ``terms`` terms and ``probes`` probes."""
     gen = torch.Generator().manual_seed(seed)
-    saved = [(b, b.terms, b.probes) for b in flow.flows if hasattr(b, "terms")]
-    for b, _, _ in saved:
-        b.terms, b.probes = terms, probes
     flow.eval()
     total = 0.0
-    try:
+    with _settings([b for b in flow.flows if isinstance(b, ResidualFlow)], terms=terms,
+                   probes=probes):
         for start in range(0, len(levels), batch_size):
             k = levels[start:start + batch_size].long()
             y = dequantise.dequantise(k, dequantise.STANDARD, generator=gen).to(k.device)
             with torch.no_grad():   # the blocks enable gradients for their own products
                 total += float(gaussian_nll(flow, y).sum())
-    finally:
-        for b, t, p in saved:
-            b.terms, b.probes = t, p
     nll = total / len(levels)
     return dequantise.bits_per_dim(dequantise.discrete_nll(nll, levels.shape[1]), levels.shape[1])
 
@@ -268,24 +285,12 @@ def c_tradeoff(flow, x: torch.Tensor, *, iterations: int, probes: int, seed: int
     estimate (one block, averaged over rows), from ``probes`` probes."""
     flow.eval()
     gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        blocks = [b for b in flow.flows if hasattr(b, "g")]
-        saved = [b.iterations for b in blocks]
-        for b in blocks:
-            b.iterations = iterations
-        try:
-            z, _ = flow(x)
-            error = float((flow.inverse(z) - x).abs().max())
-        finally:
-            for b, n in zip(blocks, saved):
-                b.iterations = n
-    first = blocks[0]
-    saved_probes = first.probes
-    first.probes = 1
-    try:
-        estimates = torch.stack([first.log_det(x, generator=gen)[1] for _ in range(probes)])
-    finally:
-        first.probes = saved_probes
+    blocks = [b for b in flow.flows if isinstance(b, ResidualFlow)]
+    with torch.no_grad(), _settings(blocks, iterations=iterations):
+        z, _ = flow(x)
+        error = float((flow.inverse(z) - x).abs().max())
+    with _settings(blocks[:1], probes=1):
+        estimates = torch.stack([blocks[0].log_det(x, generator=gen)[1] for _ in range(probes)])
     return {"inverse_error": error, "log_det_variance": float(estimates.var(0).mean())}
 
 
@@ -353,10 +358,6 @@ def run_iresnet(config: dict):
 FRAME_TEMPERATURES = (0.0, 0.25, 0.5, 0.75, 1.0)
 FRAME_STEPS = 9
 FRAME_PAIRS = ((0, 1), (2, 3), (4, 7))
-
-
-def _as_levels(x: torch.Tensor) -> torch.Tensor:
-    return (x.clamp(0, 1) * 255).round().to(torch.uint8)
 
 
 @torch.no_grad()
