@@ -1,0 +1,214 @@
+"""The experiments of Part V: ``wgan-ring-2d`` (:func:`run_ring`) and ``wgan-gp-mnist``
+(:func:`run_wgan_gp`).
+
+Serves chapters/part5-gans/wasserstein-gan.ipynb (post 6280).
+"""
+from __future__ import annotations
+
+import time
+from functools import partial
+
+import numpy as np
+import scipy.stats
+import torch
+
+from .. import data, published, runtime, train
+from ..experiments import Headline, experiment, results_dir
+from ..generative import frechet
+from . import networks, transport, wgan
+from .two_players import AdversarialTrainer, Players, adam_pair
+
+__all__ = ["exact_w1", "run_ring", "run_wgan_gp", "wgan_gp_full_run", "train_wgan"]
+
+
+def exact_w1(x: torch.Tensor, y: torch.Tensor) -> float:
+    """W1 between two equal-size samples with uniform masses, exactly: the optimal transport
+    linear programme of :mod:`kexue.gans.transport` with the Euclidean cost."""
+    n, m = len(x), len(y)
+    return transport.optimal_transport(np.full(n, 1 / n), np.full(m, 1 / m),
+                                       transport.cost_matrix(x.flatten(1), y.flatten(1))).cost
+
+
+def train_wgan(players: Players, x: torch.Tensor, config: dict, *, constraint: str,
+               callbacks=(), description: str) -> tuple[AdversarialTrainer, train.TimeBudget | None]:
+    """WGAN training of ``players`` on ``x`` under ``constraint`` with the config's Adam rates and
+    betas, ``n_critic`` critic updates per generator update, batch size, penalty weight and clip
+    bound, for ``critic_steps`` critic updates or ``train_seconds`` of training (where set: a
+    budget for slow devices). Returns the trainer and its time budget (None where unset)."""
+    wgan.constrain(players.discriminator, constraint, seed=config["seed"])
+    g_opt, d_opt = adam_pair(players, generator_lr=config["lr"], discriminator_lr=config["lr"],
+                             betas=tuple(config["betas"]))
+    clip = (partial(wgan.clip_weights, bound=config["clip"]) if constraint == "weight-clipping"
+            else None)
+    budget = [train.TimeBudget(config["train_seconds"])] if config.get("train_seconds") else []
+    trainer = AdversarialTrainer(
+        players, g_opt, d_opt, wgan.generator_loss,
+        partial(wgan.critic_loss, constraint=constraint, penalty_weight=config["penalty_weight"]),
+        x, discriminator_steps=config["n_critic"], discriminator_projection=clip,
+        batch_size=config["batch_size"], seed=config["seed"], callbacks=[*callbacks, *budget],
+        log_every=config["log_every"], description=description)
+    trainer.fit(steps=config["critic_steps"])
+    return trainer, (budget[0] if budget else None)
+
+
+# -- two dimensions: the critic's estimate against the exact distance ---------------------------
+def run_ring(config: dict):
+    """A WGAN on the eight-mode ring (:func:`kexue.gans.wgan.ring_mixture`) under each of
+    ``constraints``: small dense players, ``critic_steps`` critic updates; every ``every`` steps,
+    on ``eval_points`` fresh real points and as many generated, the critic's gap (its estimate of
+    W1) beside the exact W1 of the two samples (:func:`exact_w1`)."""
+    runtime.seed_everything(config["seed"])
+    real = wgan.ring_mixture(config["n_train"], generator=torch.Generator().manual_seed(config["seed"]))
+    metrics, artifacts = {}, {}
+    for constraint in config["constraints"]:
+        torch.manual_seed(config["seed"])
+        hidden = config["hidden"]
+        players = Players(networks.mlp_player([2, hidden, hidden, 2]),
+                          networks.mlp_player([2, hidden, hidden, 1]), 2)
+        fixed = torch.Generator().manual_seed(config["seed"] + 1)
+
+        def evaluate(p, fixed=fixed):
+            r = wgan.ring_mixture(config["eval_points"], generator=fixed)
+            f = p.generator(torch.randn(config["eval_points"], 2, generator=fixed))
+            return {"critic_gap": wgan.critic_gap(p.discriminator, r, f), "exact_w1": exact_w1(r, f)}
+
+        track = train.Evaluate(evaluate, every=config["every"])
+        start = time.perf_counter()
+        with runtime.cpu_threads(1):
+            train_wgan(players, real, config, constraint=constraint, callbacks=[track],
+                       description=f"WGAN on the ring ({constraint})")
+        gaps, exact = np.array(track["critic_gap"]), np.array(track["exact_w1"])
+        metrics[constraint] = {
+            "steps": track["step"], "critic_gap": gaps.tolist(), "exact_w1": exact.tolist(),
+            "final_gap_over_w1": float(gaps[-1] / exact[-1]),
+            "pearson": float(scipy.stats.pearsonr(gaps, exact)[0]),
+            "train_seconds": time.perf_counter() - start}
+        with torch.no_grad():
+            artifacts[constraint] = players.generator.eval()(
+                torch.randn(1000, 2, generator=torch.Generator().manual_seed(config["seed"] + 2)))
+    metrics["gp_final_gap_over_w1"] = metrics["gradient-penalty"]["final_gap_over_w1"]
+    artifacts["real"] = wgan.ring_mixture(1000, generator=torch.Generator().manual_seed(7))
+    return metrics, artifacts
+
+
+_RING = dict(constraints=list(wgan.CONSTRAINTS), n_train=20000, hidden=128, lr=1e-4,
+             betas=[0.5, 0.9], n_critic=5, batch_size=256, penalty_weight=10.0, clip=0.01,
+             eval_points=256, log_every=500, seed=0)
+
+experiment(
+    "wgan-ring-2d", post=6280, metric="gp_final_gap_over_w1",
+    headline=Headline("WGAN-GP critic's gap ÷ exact W1 at the end of training", 0.01, "higher"),
+    quick=dict(critic_steps=1500, every=500, **_RING),
+    full=dict(critic_steps=25000, every=2500, **_RING),
+    description="WGANs on an eight-mode ring in the plane with three ways of keeping the critic "
+                "1-Lipschitz (weight clipping, gradient penalty, spectral normalisation): as "
+                "training proceeds, the critic's gap E f(real) − E f(fake) on fresh samples "
+                "beside the exact W1 of those samples from the optimal transport linear "
+                "programme.",
+)(run_ring)
+
+
+# -- MNIST ---------------------------------------------------------------------------------------
+def _samples(players: Players, n: int, seed: int, batch_size: int = 1000) -> torch.Tensor:
+    """``n`` generated images (flat, in [0, 1]) from codes drawn with ``seed``, generator in eval
+    mode (batch norm on its running statistics)."""
+    gen = torch.Generator().manual_seed(seed)
+    device = next(players.parameters()).device
+    was_training = players.training
+    players.eval()
+    try:
+        with torch.no_grad():
+            return torch.cat([players.generator(torch.randn(min(batch_size, n - i), players.latent,
+                                                            generator=gen).to(device)).flatten(1)
+                              for i in range(0, n, batch_size)])
+    finally:
+        players.train(was_training)
+
+
+def run_wgan_gp(config: dict):
+    """WGAN-GP (:func:`train_wgan`, ``"gradient-penalty"``) with the DCGAN-style players of
+    :mod:`kexue.gans.networks` on the MNIST training images; every ``every`` critic steps, the
+    critic's gap between ``track_images`` test images and as many samples (its estimate of W1 on
+    data it never saw) and the Fréchet distance of those samples to those images on the book's
+    reference features; at the end, the Fréchet distance of ``fd_samples`` samples to the test
+    set and the correlations of the two tracks."""
+    dev = runtime.device()
+    runtime.seed_everything(config["seed"])
+    (images, _), (test_images, _) = data.mnist("train"), data.mnist("test")
+    x = data.as_float(images[:config["n_train"]], device=dev).view(-1, *networks.IMAGE_SHAPE)
+    x_test = data.as_float(test_images, device=dev)
+    held = x_test[:config["track_images"]]
+    torch.manual_seed(config["seed"])
+    players = Players(networks.image_generator(config["latent"], config["width"]),
+                      networks.image_discriminator(config["width"]), config["latent"]).to(dev)
+
+    def evaluate(p):
+        made = _samples(p, len(held), config["seed"] + 1)
+        return {"critic_gap": wgan.critic_gap(p.discriminator, held, made),
+                "frechet": frechet.reference_distance(made, held)}
+
+    track = train.Evaluate(evaluate, every=config["every"])
+    start = time.perf_counter()
+    trainer, budget = train_wgan(players, x, config, constraint="gradient-penalty", callbacks=[track],
+                         description="WGAN-GP on MNIST")
+    seconds = time.perf_counter() - start
+    gaps, distances = np.array(track["critic_gap"]), np.array(track["frechet"])
+    drawn = _samples(players, config["fd_samples"], config["seed"] + 2)
+    final = frechet.reference_distance(drawn, x_test[:config["fd_samples"]])
+    metrics = {
+        "frechet_distance": final,
+        "frechet": {"features": frechet.features_id("mnist"), "samples": {"WGAN-GP": final}},
+        "track": {"step": track["step"], "critic_gap": gaps.tolist(),
+                  "frechet": distances.tolist()},
+        "gap_frechet_pearson": float(scipy.stats.pearsonr(gaps, distances)[0]),
+        "gap_frechet_spearman": float(scipy.stats.spearmanr(gaps, distances)[0]),
+        "final_critic_gap": float(gaps[-1]),
+        "critic_steps": trainer.step, "generator_steps": trainer.step // config["n_critic"],
+        "stopped_by_budget": bool(budget and budget.stopped_step is not None),
+        "train_seconds": seconds,
+        "history": {k: [row.get(k) for row in trainer.history.rows]
+                    for k in ("step", "d_gap", "d_penalty", "g_loss")},
+        "parameters": {"generator": sum(p.numel() for p in players.generator.parameters()),
+                       "critic": sum(p.numel() for p in players.discriminator.parameters())}}
+    levels = (drawn[:100].clamp(0, 1) * 255).round().to(torch.uint8).cpu()
+    return metrics, {"generator": players.generator.cpu().eval(), "samples": levels}
+
+
+def _publish(artifacts: dict) -> dict:
+    """What a full run keeps for the page: the generator (its weights are small) and 100 samples."""
+    return {**published.module_tensors(artifacts["generator"], "generator"),
+            "samples": artifacts["samples"]}
+
+
+def wgan_gp_full_run() -> dict | None:
+    """The committed full run as the page uses it: ``{"record", "generator", "samples"}``, or None
+    where no full record publishes one."""
+    found = published.load("wgan-gp-mnist", results_dir())
+    if found is None:
+        return None
+    record, tensors = found
+    config = record["config"]
+    generator = networks.image_generator(config["latent"], config["width"])
+    generator.load_state_dict(published.state_dict(tensors, "generator"))
+    return {"record": record, "generator": generator.eval(),
+            "samples": tensors["samples"].to(torch.uint8)}
+
+
+_WGAN_GP = dict(latent=64, width=32, lr=1e-4, betas=[0.5, 0.9], n_critic=5, batch_size=64,
+                penalty_weight=10.0, clip=0.01, log_every=500, seed=0)
+
+experiment(
+    "wgan-gp-mnist", post=6280, metric="frechet_distance", publish=_publish,
+    headline=Headline("Fréchet distance of 10k samples to the test set (book's features)", 0.1,
+                      "lower"),
+    quick=dict(n_train=2048, critic_steps=100, every=25, track_images=500, fd_samples=1000,
+               train_seconds=None, **_WGAN_GP),
+    full=dict(n_train=60000, critic_steps=40000, every=2000, track_images=2000,
+              fd_samples=10000, train_seconds=1800, **_WGAN_GP),
+    description="WGAN-GP on MNIST with DCGAN-style players (a 64-dimensional code, two "
+                "transposed convolutions; a critic of two strided convolutions, no batch norm), "
+                "five critic updates per generator update, penalty weight 10, Adam at 1e-4 with "
+                "betas (0.5, 0.9), batches of 64. Every 2000 critic steps the critic's gap on "
+                "held-out test images (its estimate of W1) and the Fréchet distance of as many "
+                "samples on the book's reference features; their correlation over training.",
+)(run_wgan_gp)
