@@ -13,6 +13,7 @@ from typing import Callable
 BENCHMARKS = {
     "vae-cluster": "kexue.vae.experiments.clustering:benchmark",
     "nice": "kexue.flows.experiments:benchmark",
+    "gan-single-loss": "kexue.gans.experiments:benchmark",
 }
 
 

@@ -1,7 +1,9 @@
-"""The experiments of Part V: ``wgan-ring-2d`` (:func:`run_ring`) and ``wgan-gp-mnist``
-(:func:`run_wgan_gp`).
+"""The experiments of Part V: ``wgan-ring-2d`` (:func:`run_ring`), ``wgan-gp-mnist``
+(:func:`run_wgan_gp`), ``single-loss-gan-mnist`` (:func:`run_single_loss`), and the benchmark
+``python -m kexue bench gan-single-loss`` (:func:`benchmark`).
 
-Serves chapters/part5-gans/wasserstein-gan.ipynb (post 6280).
+Serves chapters/part5-gans/wasserstein-gan.ipynb (post 6280) and
+chapters/part5-gans/single-loss-gan.ipynb (post 6387).
 """
 from __future__ import annotations
 
@@ -15,10 +17,11 @@ import torch
 from .. import data, published, runtime, train
 from ..experiments import Headline, experiment, results_dir
 from ..generative import frechet
-from . import networks, transport, wgan
+from . import networks, single_loss, transport, wgan
 from .two_players import AdversarialTrainer, Players, adam_pair
 
-__all__ = ["exact_w1", "run_ring", "run_wgan_gp", "wgan_gp_full_run", "train_wgan"]
+__all__ = ["exact_w1", "run_ring", "run_wgan_gp", "wgan_gp_full_run", "train_wgan",
+           "hinge_players", "hinge_trainer", "run_single_loss", "benchmark", "RECIPES"]
 
 
 def exact_w1(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -212,3 +215,114 @@ experiment(
                 "held-out test images (its estimate of W1) and the Fréchet distance of as many "
                 "samples on the book's reference features; their correlation over training.",
 )(run_wgan_gp)
+
+
+# -- one loss or two (post 6387) ----------------------------------------------------------------
+def hinge_players(config: dict) -> Players:
+    """The DCGAN-style players of :mod:`kexue.gans.networks` at the config's ``latent`` and
+    ``width``, drawn from torch's global generator."""
+    return Players(networks.image_generator(config["latent"], config["width"]),
+                   networks.image_discriminator(config["width"]), config["latent"])
+
+
+def hinge_trainer(players: Players, x: torch.Tensor, config: dict, recipe: str,
+                  **kwargs) -> train.Trainer:
+    """A trainer for the hinge GAN by ``recipe``: ``"single-loss"``, one Adam over both players on
+    :func:`kexue.gans.single_loss.single_loss` with ``weight``; or ``"alternating"``, one Adam per
+    player, the discriminator's hinge loss then the generator's on each batch. Same rates and
+    betas either way; ``kwargs`` go to the trainer."""
+    common = dict(batch_size=config["batch_size"], seed=config["seed"], **kwargs)
+    betas = tuple(config["betas"])
+    if recipe == "single-loss":
+        return train.Trainer(players, train.adam(players.parameters(), config["lr"], betas=betas),
+                             partial(single_loss.single_loss, weight=config["weight"]), x,
+                             **common)
+    if recipe == "alternating":
+        g_opt, d_opt = adam_pair(players, generator_lr=config["lr"],
+                                 discriminator_lr=config["lr"], betas=betas)
+        return AdversarialTrainer(players, g_opt, d_opt, single_loss.generator_hinge_loss,
+                                  single_loss.discriminator_hinge_loss, x, **common)
+    raise ValueError(f"recipe must be 'single-loss' or 'alternating', got {recipe!r}")
+
+
+RECIPES = ("alternating", "single-loss")
+
+
+def run_single_loss(config: dict):
+    """The hinge GAN on the MNIST training images trained both ways (:func:`hinge_trainer`) from
+    the same initial players for ``steps`` steps each (a step: one update of each player), timed;
+    the Fréchet distance of ``fd_samples`` samples of each to the test set."""
+    dev = runtime.device()
+    runtime.seed_everything(config["seed"])
+    (images, _), (test_images, _) = data.mnist("train"), data.mnist("test")
+    x = data.as_float(images[:config["n_train"]], device=dev).view(-1, *networks.IMAGE_SHAPE)
+    x_test = data.as_float(test_images[:config["fd_samples"]], device=dev)
+    metrics, artifacts = {"frechet": {"features": frechet.features_id("mnist"), "samples": {}}}, {}
+    for recipe in RECIPES:
+        torch.manual_seed(config["seed"])
+        players = hinge_players(config).to(dev)
+        trainer = hinge_trainer(players, x, config, recipe, log_every=config["log_every"],
+                                description=f"hinge GAN ({recipe})")
+        start = time.perf_counter()
+        trainer.fit(steps=config["steps"])
+        seconds = time.perf_counter() - start
+        drawn = _samples(players, config["fd_samples"], config["seed"] + 2)
+        distance = frechet.reference_distance(drawn, x_test)
+        metrics[recipe] = {"frechet_distance": distance, "train_seconds": seconds,
+                           "steps_per_second": config["steps"] / seconds,
+                           "d_loss": [row.get("d_loss") for row in trainer.history.rows],
+                           "g_loss": [row.get("g_loss") for row in trainer.history.rows],
+                           "step": [row["step"] for row in trainer.history.rows]}
+        metrics["frechet"]["samples"][f"hinge GAN ({recipe})"] = distance
+        artifacts[recipe] = (drawn[:100].clamp(0, 1) * 255).round().to(torch.uint8).cpu()
+    metrics["speedup"] = (metrics["single-loss"]["steps_per_second"]
+                          / metrics["alternating"]["steps_per_second"])
+    return metrics, artifacts
+
+
+_SINGLE = dict(latent=64, width=32, lr=2e-4, betas=[0.5, 0.999], weight=1.0, batch_size=64,
+               log_every=200, seed=0)
+
+experiment(
+    "single-loss-gan-mnist", post=6387, metric="speedup",
+    headline=Headline("training steps per second, one loss ÷ alternating", 0.01, "higher"),
+    publish=lambda artifacts: {f"samples_{k}": v for k, v in artifacts.items()},
+    quick=dict(n_train=2048, steps=60, fd_samples=1000, **_SINGLE),
+    full=dict(n_train=60000, steps=6000, fd_samples=10000, **_SINGLE),
+    description="The post's hinge-loss GAN on MNIST (DCGAN-style players, Adam at 2e-4 with "
+                "betas (0.5, 0.999), batches of 64) trained two ways from the same initial "
+                "weights for the same number of steps: alternating updates with two losses and "
+                "two optimisers, and the post's single loss with stopped gradients and one "
+                "optimiser; time per step and the Fréchet distance of each one's samples.",
+)(run_single_loss)
+
+
+def benchmark(*, steps: int = 50, batch_size: int = 64, device: str | None = None,
+              seed: int = 0, repeats: int = 3) -> dict:
+    """Training steps per second of the hinge GAN two ways on one device, timed in turn
+    ``repeats`` times and compared by their medians: the post's single loss (one generator pass,
+    one backward pass) and the alternating two-loss update (:func:`hinge_trainer`)."""
+    import statistics
+
+    from ..bench import steps_per_second
+    from ..checks import positive_int
+
+    steps, batch_size = positive_int(steps, "steps"), positive_int(batch_size, "batch_size")
+    dev = runtime.device(device)
+    sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == "cuda" else (lambda: None)
+    x = data.as_float(data.mnist("train")[0], device=dev).view(-1, *networks.IMAGE_SHAPE)
+    config = dict(_SINGLE, batch_size=batch_size, seed=seed)
+    runs = {}
+    for recipe in RECIPES:
+        torch.manual_seed(seed)
+        trainer = hinge_trainer(hinge_players(config).to(dev), x, config, recipe, progress=False)
+        runs[recipe] = lambda n, t=trainer: t.fit(steps=t.step + n)
+    timings = {recipe: [] for recipe in RECIPES}
+    for _ in range(positive_int(repeats, "repeats")):
+        for recipe in RECIPES:
+            timings[recipe].append(steps_per_second(runs[recipe], steps, sync=sync, warmup=3))
+    single, alternating = (statistics.median(timings[r]) for r in ("single-loss", "alternating"))
+    return {"device": runtime.provenance(dev)["device_name"], "batch_size": batch_size,
+            "steps": steps, "repeats": repeats, "single_loss_steps_per_s": single,
+            "alternating_steps_per_s": alternating, "ratio": single / alternating,
+            "ratio_means": "single loss / alternating"}
