@@ -93,7 +93,7 @@ def test_nice_page_explorer_runs_the_published_page_model(offline_page, html_dir
     n = offline_page.evaluate(f"() => {ROOT}.querySelectorAll('select.kx-pair option').length")
     codes = offline_page.evaluate(
         f"() => JSON.parse({ROOT}.querySelector('.kx-data').textContent).pairs")
-    from kexue.widgets.latent_explorer import _unf16
+    from kexue.widgets.page_networks import _unf16
 
     codes = [(_unf16(c["a"], 784, "a"), _unf16(c["b"], 784, "b")) for c in codes]
     assert len(codes) == n

@@ -61,7 +61,7 @@ def test_static_view_is_self_contained():
                              pairs=[(codes[0], codes[1]), (codes[2], codes[3])],
                              names=["a", "b"], title="t")
     page = explorer.static_html()
-    for needle in ("kexueFlowInverse", "kexueMlp", "kexueNormal", 'class="kx-temperature"',
+    for needle in ("kexueFlowInverse", "kexueNet", "kexueNormal", 'class="kx-temperature"',
                    'class="kx-path"', '<option value="1">b</option>'):
         assert needle in page
     assert "http" not in page and "src=" not in page    # nothing to fetch

@@ -334,8 +334,8 @@ TWO = dict(codes=torch.zeros(2, 2))
 @pytest.mark.parametrize("decoder, kwargs, error, message", [
     (kx.classifier.mlp, {}, TypeError, "decoder must be an nn.Sequential"),  # a function
     (nn.Linear(2, 784), {}, TypeError, "decoder must be an nn.Sequential"),
-    (nn.Sequential(nn.Linear(2, 784), nn.BatchNorm1d(784)), {}, TypeError,
-     "unsupported layer 1 of the decoder: BatchNorm1d"),
+    (nn.Sequential(nn.Linear(2, 784), nn.ReLU(), nn.BatchNorm1d(784)), {}, ValueError,
+     r"layer 2 of the decoder, BatchNorm1d\(784.*must directly follow an nn.Linear"),
     (nn.Sequential(nn.Linear(2, 16), nn.Softplus(), nn.Linear(16, 784)), {}, TypeError,
      "unsupported layer 1 .*Softplus.*nn.Linear and the activations ReLU, LeakyReLU"),
     (nn.Sequential(nn.ReLU()), {}, ValueError, "no nn.Linear layer"),
@@ -399,7 +399,7 @@ def test_decode_exported_refuses_bad_input():
         decode_exported(payload, np.zeros(2))
     with pytest.raises(ValueError, match="z must be finite"):
         decode_exported(payload, [0.0, np.inf, 0.0])
-    with pytest.raises(ValueError, match="made by export_decoder"):
+    with pytest.raises(ValueError, match="made by export_network"):
         decode_exported({"layers": []}, np.zeros(3))
     broken = {**payload, "layers": [{**payload["layers"][0], "weight": payload["layers"][2]["weight"]}]}
     with pytest.raises(ValueError, match="payload weight holds 6272 values, expected 24"):

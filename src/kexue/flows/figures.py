@@ -116,7 +116,7 @@ def inverse_program(flow: FlowSequence) -> dict:
     (:data:`kexue.widgets.flow_explorer.FORMAT`): the flows' inverses in reverse order, each
     coupling's net exported with float16 weights."""
     from ..widgets.flow_explorer import FORMAT
-    from ..widgets.latent_explorer import _f16, export_decoder
+    from ..widgets.page_networks import _f16, export_network
 
     if not isinstance(flow, FlowSequence):
         raise TypeError(f"flow must be a FlowSequence of NICE's layers, got {type(flow).__name__}")
@@ -130,7 +130,7 @@ def inverse_program(flow: FlowSequence) -> dict:
             # the inverse undoes the forward: a forward that adds m subtracts it, and vice versa
             steps.append({"type": "coupling", "partition": f.partition, "moved": f.moved,
                           "op": "subtract" if f.sign > 0 else "add",
-                          "net": export_decoder(f.net)})
+                          "net": export_network(f.net, "coupling net")})
         else:
             raise TypeError(f"the page cannot run a {type(f).__name__}; NICE's layers only")
     return {"format": FORMAT, "dim": flow.dim, "steps": steps}

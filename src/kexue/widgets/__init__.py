@@ -7,9 +7,14 @@
   sliders) and see the decoder's image of it; the static view runs the decoder in JavaScript.
 * :func:`flow_explorer` (``flow_explorer``): a flow's samples at a temperature and the walk
   between two images' codes; the static view runs the flow's inverse in JavaScript.
+* :class:`GeneratorExplorer` (``generator_explorer``): a GAN generator's draws, one of them moved
+  coordinate by coordinate, and the walk between two; the static view runs the generator
+  (convolutions included, :mod:`kexue.widgets.page_networks`) in JavaScript.
 """
 from .flow_explorer import flow_explorer
+from .generator_explorer import GeneratorExplorer, generator_explorer
 from .latent_explorer import latent_explorer
 from .slider_figure import Slider, SliderFigure
 
-__all__ = ["Slider", "SliderFigure", "latent_explorer", "flow_explorer"]
+__all__ = ["Slider", "SliderFigure", "latent_explorer", "flow_explorer", "GeneratorExplorer",
+           "generator_explorer"]

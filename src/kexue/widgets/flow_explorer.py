@@ -22,7 +22,7 @@ The program (:data:`FORMAT`) is a list of steps applied in order to a code, each
 ``{"type": "reverse"}`` (the coordinates in reverse order), and ``{"type": "coupling",
 "partition": "interleaved" | "halves", "moved": "first" | "second", "op": "add" | "subtract",
 "net": MLP}`` (the moved part gains or loses ``net(kept part)``; ``net`` as
-:func:`kexue.widgets.latent_explorer.export_decoder` writes an MLP). The flow's own chapter writes
+:func:`kexue.widgets.page_networks.export_network` writes an MLP). The flow's own chapter writes
 its inverse in these steps (for NICE, :func:`kexue.flows.figures.inverse_program`).
 """
 from __future__ import annotations
@@ -37,7 +37,8 @@ import torch
 
 from ..checks import float_tensor, positive_int
 from ._views import SEEDED_NORMAL_JS, TwoViews, next_element_id
-from .latent_explorer import DECODER_JS, IMAGE_PIXELS, _f16, _grey, _png, _unf16, decode_exported
+from .latent_explorer import IMAGE_PIXELS, _grey, _png
+from .page_networks import NETWORK_JS, _f16, _unf16, decode_exported
 
 __all__ = ["FlowExplorer", "flow_explorer", "run_program", "FORMAT", "PROGRAM_JS"]
 
@@ -111,8 +112,8 @@ def run_program(program: dict, z) -> np.ndarray:
 
 
 #: ``kexueFlowInverse(program)`` returns ``inverse(z) -> Float32Array``: :func:`run_program` in
-#: the page, the nets run by ``kexueMlp`` and the float16 vectors read by ``kexueFloat16``
-#: (:data:`kexue.widgets.latent_explorer.DECODER_JS`).
+#: the page, the nets run by ``kexueNet`` and the float16 vectors read by ``kexueFloat16``
+#: (:data:`kexue.widgets.page_networks.NETWORK_JS`).
 PROGRAM_JS = r"""
 function kexueFlowInverse(program) {
   var D = program.dim, H = D / 2;
@@ -122,7 +123,7 @@ function kexueFlowInverse(program) {
   var steps = program.steps.map(function (s) {
     if (s.type === "scale") return {type: "scale", factor: scales(s.log_scale)};
     if (s.type === "coupling") return {type: "coupling", p: s.partition, m: s.moved,
-                                       sign: s.op === "add" ? 1 : -1, net: kexueMlp(s.net)};
+                                       sign: s.op === "add" ? 1 : -1, net: kexueNet(s.net)};
     return {type: s.type};
   });
   return function inverse(z) {
@@ -276,7 +277,7 @@ class FlowExplorer(TwoViews):
         options = "".join(f'<option value="{k}">{html.escape(n)}</option>'
                           for k, n in enumerate(self.names))
         title = f"<strong>{html.escape(self.title)}</strong>" if self.title else ""
-        script = DECODER_JS + SEEDED_NORMAL_JS + PROGRAM_JS + _VIEW_JS.replace(
+        script = NETWORK_JS + SEEDED_NORMAL_JS + PROGRAM_JS + _VIEW_JS.replace(
             "UID", json.dumps(uid), 1)
         payload = json.dumps(self.payload()).replace("</", "<\\/")
         row = "display:flex;flex-wrap:wrap;gap:.4em;align-items:center;margin:.3em 0"

@@ -1,8 +1,8 @@
 """The latent-space explorer: pick a latent code z and see what the decoder makes of it.
 
-The decoder is an ``nn.Sequential`` of ``nn.Linear`` layers and element-wise activations (what
-:func:`kexue.vae.networks.mlp_decoder` builds). The explorer shows ``decoder(z)`` as an image and
-lets the reader move z:
+The decoder is an ``nn.Sequential`` the page can run (:mod:`kexue.widgets.page_networks`: linear
+layers and element-wise activations, as :func:`kexue.vae.networks.mlp_decoder` builds, and
+convolutions). The explorer shows ``decoder(z)`` as an image and lets the reader move z:
 
 * a 2-D latent: a pad with the training codes scattered and coloured by class; a click or a drag on
   the pad (or the two sliders z1, z2) picks z, and a crosshair marks it;
@@ -17,9 +17,10 @@ Two views through one object (:class:`kexue.widgets._views.TwoViews`):
   pad is a picture redrawn with a crosshair at the sliders' z: an ipywidgets image cannot be
   clicked);
 * static, in the built book: the decoder's weights travel in the page as little-endian float16,
-  base64-encoded (:func:`export_decoder`), and the page's own JavaScript (:data:`DECODER_JS`)
-  evaluates the network for any z the reader picks. :func:`decode_exported` is the same
-  computation in NumPy, the reference the browser tests hold the page to.
+  base64-encoded (:func:`export_decoder`), and the page's own JavaScript (:data:`DECODER_JS`,
+  :data:`kexue.widgets.page_networks.NETWORK_JS`) evaluates the network for any z the reader
+  picks. :func:`decode_exported` is the same computation in NumPy, the reference the browser tests
+  hold the page to.
 """
 from __future__ import annotations
 
@@ -33,27 +34,15 @@ from types import SimpleNamespace
 
 import numpy as np
 import torch
-from torch import nn
 
 from ..checks import float_tensor, positive, positive_int
 from ._views import SEEDED_NORMAL_JS, TwoViews, next_element_id
+from .page_networks import FORMAT, check_network, decode_exported, export_network
+from .page_networks import NETWORK_JS as DECODER_JS
 
-__all__ = ["LatentExplorer", "latent_explorer", "export_decoder", "decode_exported", "DECODER_JS"]
+__all__ = ["LatentExplorer", "latent_explorer", "export_decoder", "decode_exported", "DECODER_JS",
+           "FORMAT"]
 
-#: The element-wise activations the page can run: module type -> (payload name, parameters).
-ACTIVATIONS = {
-    nn.ReLU: ("relu", lambda m: {}),
-    nn.LeakyReLU: ("leaky_relu", lambda m: {"slope": float(m.negative_slope)}),
-    nn.Tanh: ("tanh", lambda m: {}),
-    nn.Sigmoid: ("sigmoid", lambda m: {}),
-    nn.SiLU: ("silu", lambda m: {}),
-    nn.ELU: ("elu", lambda m: {"alpha": float(m.alpha)}),
-    nn.Identity: ("identity", lambda m: {}),
-}
-#: The payload's format tag: weights and biases as little-endian float16, base64-encoded.
-FORMAT = "kexue-mlp/float16-le-base64"
-#: The largest finite float16: a weight beyond it cannot travel in the page.
-FLOAT16_MAX = float(np.finfo(np.float16).max)
 #: At most this many codes are drawn on the pad (a fixed random subset of them).
 MAX_POINTS = 3000
 #: The seed of the subset of codes drawn, and of the "sample" button's generator.
@@ -64,181 +53,17 @@ IMAGE_PIXELS = 168
 MARK = "#d62728"
 
 
-# -- the decoder -----------------------------------------------------------------------------------
-def _layers(decoder) -> list[nn.Module]:
-    """The decoder's modules in order (nested Sequentials flattened), each a Linear or a supported
-    activation, the Linear widths chained; else a TypeError/ValueError naming the layer."""
-    if not isinstance(decoder, nn.Sequential):
-        raise TypeError(f"decoder must be an nn.Sequential of nn.Linear layers and element-wise "
-                        f"activations, got {type(decoder).__name__}")
+# -- the decoder in the page ---------------------------------------------------------------------
+def export_decoder(decoder) -> dict:
+    """The decoder as the payload the page runs: :func:`kexue.widgets.page_networks.export_network`,
+    its errors calling it the decoder."""
+    return export_network(decoder, "decoder")
 
-    def flat(seq):
-        for m in seq:
-            yield from flat(m) if isinstance(m, nn.Sequential) else (m,)
-
-    layers, width = list(flat(decoder)), None
-    supported = ", ".join(t.__name__ for t in ACTIVATIONS)
-    for i, m in enumerate(layers):
-        if type(m) is nn.Linear:
-            if width is not None and m.in_features != width:
-                raise ValueError(f"layer {i} of the decoder, {m}, takes {m.in_features} inputs but "
-                                 f"the layer before gives {width}")
-            width = m.out_features
-        elif type(m) not in ACTIVATIONS:
-            raise TypeError(f"unsupported layer {i} of the decoder: {m!r}; the explorer runs "
-                            f"nn.Linear and the activations {supported}")
-    if width is None:
-        raise ValueError("the decoder has no nn.Linear layer")
-    for name, p in decoder.named_parameters():
-        float_tensor(p.detach(), f"decoder parameter {name}")
-        if float(p.detach().abs().max()) > FLOAT16_MAX:
-            raise ValueError(f"decoder parameter {name} holds values beyond {FLOAT16_MAX:g}, the "
-                             f"float16 range the static view stores weights in")
-    return layers
-
-
-def _linears(layers) -> list[nn.Linear]:
-    return [m for m in layers if type(m) is nn.Linear]
-
-
-def _f16(t: torch.Tensor) -> str:
-    """A tensor's values, row-major, as base64 of little-endian float16."""
-    return base64.b64encode(t.detach().cpu().double().numpy().astype("<f2").tobytes()).decode("ascii")
-
-
-def export_decoder(decoder: nn.Sequential) -> dict:
-    """The decoder as a JSON-able payload the page can run: its layers in order, each Linear's
-    weight (``out x in``, row-major) and bias as base64 of little-endian float16, each activation
-    by name with its parameters (LeakyReLU's slope, ELU's alpha)."""
-    layers = _layers(decoder)
-    out = []
-    for m in layers:
-        if type(m) is nn.Linear:
-            bias = m.bias if m.bias is not None else torch.zeros(m.out_features)
-            out.append({"type": "linear", "in": m.in_features, "out": m.out_features,
-                        "weight": _f16(m.weight), "bias": _f16(bias)})
-        else:
-            name, params = ACTIVATIONS[type(m)]
-            out.append({"type": name, **params(m)})
-    linears = _linears(layers)
-    return {"format": FORMAT, "latent_dim": linears[0].in_features,
-            "output_dim": linears[-1].out_features, "layers": out}
-
-
-def _unf16(text: str, n: int, what: str) -> np.ndarray:
-    values = np.frombuffer(base64.b64decode(text), dtype="<f2")
-    if values.size != n:
-        raise ValueError(f"payload {what} holds {values.size} values, expected {n}")
-    return values.astype(np.float64)
-
-
-def _sigmoid(x):
-    return 0.5 + 0.5 * np.tanh(0.5 * x)  # = 1 / (1 + exp(-x)), without overflow
-
-
-#: The activations in NumPy, formula for formula those of :data:`DECODER_JS`.
-_NUMPY_ACTIVATIONS = {
-    "relu": lambda x, p: np.maximum(x, 0.0),
-    "leaky_relu": lambda x, p: np.where(x > 0, x, p["slope"] * x),
-    "tanh": lambda x, p: np.tanh(x),
-    "sigmoid": lambda x, p: _sigmoid(x),
-    "silu": lambda x, p: x * _sigmoid(x),
-    "elu": lambda x, p: np.where(x > 0, x, p["alpha"] * np.expm1(np.minimum(x, 0.0))),
-    "identity": lambda x, p: x,
-}
-
-
-def decode_exported(payload: dict, z) -> np.ndarray:
-    """What the page computes: the exported network (float16 weights, exactly as the page decodes
-    them) at ``z`` (``(d,)`` or ``(n, d)``), in float64, returned as float32 like the page's
-    ``Float32Array``; the raw outputs, not clipped to [0, 1]."""
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"payload must be a dict made by export_decoder (format {FORMAT!r})")
-    x = np.asarray(z, dtype=np.float64)
-    d = payload["latent_dim"]
-    if x.ndim not in (1, 2) or x.shape[-1] != d:
-        raise ValueError(f"z must have shape ({d},) or (n, {d}), got {x.shape}")
-    if not np.isfinite(x).all():
-        raise ValueError("z must be finite")
-    for layer in payload["layers"]:
-        if layer["type"] == "linear":
-            w = _unf16(layer["weight"], layer["out"] * layer["in"], "weight")
-            b = _unf16(layer["bias"], layer["out"], "bias")
-            x = x @ w.reshape(layer["out"], layer["in"]).T + b
-        elif layer["type"] in _NUMPY_ACTIVATIONS:
-            x = _NUMPY_ACTIVATIONS[layer["type"]](x, layer)
-        else:
-            raise ValueError(f"unknown layer type {layer['type']!r} in the payload")
-    return x.astype(np.float32)
-
-
-# -- the page's decoder ----------------------------------------------------------------------------
-#: ``kexueFloat16(b64, n)`` reads n little-endian float16 values (exactly, into a Float32Array);
-#: ``kexueMlp(payload)`` returns ``decode(z) -> Float32Array``: the network of an
-#: :func:`export_decoder` payload, evaluated in float64 with the float16 weights (decoded exactly
-#: into a Float32Array), the result rounded to float32. The same formulas as :func:`decode_exported`.
-DECODER_JS = r"""
-function kexueFloat16(b64, n) {  // base64 of little-endian float16 -> Float32Array of n values
-  var half = kexueFloat16.table;
-  if (!half) {  // every float16 bit pattern's value: sign, 5 exponent bits (bias 15), 10 mantissa
-    half = kexueFloat16.table = new Float32Array(65536);
-    for (var h = 0; h < 65536; h++) {
-      var e = (h >> 10) & 31, f = h & 1023;
-      var v = e === 0 ? f * Math.pow(2, -24)                        // subnormal
-            : e === 31 ? (f ? NaN : Infinity)
-            : (1 + f / 1024) * Math.pow(2, e - 15);
-      half[h] = h & 32768 ? -v : v;
-    }
-  }
-  var s = atob(b64), out = new Float32Array(n);
-  if (s.length !== 2 * n) throw new Error("kexueFloat16: expected " + n + " float16 values");
-  for (var i = 0; i < n; i++) out[i] = half[s.charCodeAt(2 * i) | (s.charCodeAt(2 * i + 1) << 8)];
-  return out;
-}
-function kexueMlp(payload) {
-  var floats = kexueFloat16;
-  function sigmoid(x) { return 0.5 + 0.5 * Math.tanh(0.5 * x); }
-  var activations = {
-    relu: function (x) { return x > 0 ? x : 0; },
-    leaky_relu: function (x, p) { return x > 0 ? x : p.slope * x; },
-    tanh: Math.tanh,
-    sigmoid: sigmoid,
-    silu: function (x) { return x * sigmoid(x); },
-    elu: function (x, p) { return x > 0 ? x : p.alpha * Math.expm1(x); },
-    identity: function (x) { return x; }
-  };
-  var layers = payload.layers.map(function (l) {
-    if (l.type === "linear") {
-      return {n: l["in"], m: l.out, w: floats(l.weight, l.out * l["in"]), b: floats(l.bias, l.out)};
-    }
-    if (!activations[l.type]) throw new Error("kexueMlp: unknown layer " + l.type);
-    return {f: activations[l.type], p: l};
-  });
-  return function decode(z) {
-    var x = Float64Array.from(z);
-    for (var k = 0; k < layers.length; k++) {
-      var L = layers[k], i, j;
-      if (L.w) {  // y = W x + b, W row-major (out x in)
-        var y = new Float64Array(L.m);
-        for (i = 0; i < L.m; i++) {
-          var s = L.b[i], row = i * L.n;
-          for (j = 0; j < L.n; j++) s += L.w[row + j] * x[j];
-          y[i] = s;
-        }
-        x = y;
-      } else {
-        for (i = 0; i < x.length; i++) x[i] = L.f(x[i], L.p);
-      }
-    }
-    return Float32Array.from(x);
-  };
-}
-"""
 
 _VIEW_JS = r"""
   var root = document.getElementById(UID);
   var data = JSON.parse(root.querySelector(".kx-data").textContent);
-  var decode = kexueMlp(data.decoder), d = data.decoder.latent_dim;
+  var decode = kexueNet(data.decoder), d = data.decoder.latent_dim;
   var H = data.image_shape[0], W = data.image_shape[1];
   var inputs = root.querySelectorAll("input.kx-slider");
   var outs = root.querySelectorAll("output.kx-value");
@@ -386,15 +211,14 @@ class LatentExplorer(TwoViews):
 
     def __init__(self, decoder, *, codes=None, labels=None, class_names=None, cluster_means=None,
                  cluster_names=None, span=3.0, image_shape=(28, 28), title=None):
-        layers = _layers(decoder)
-        linears = _linears(layers)
-        self.decoder, self.latent_dim, self._first = decoder, linears[0].in_features, linears[0]
+        self.latent_dim, output_shape = check_network(decoder, "decoder")
+        self.decoder = decoder
         if not isinstance(image_shape, (tuple, list)) or len(image_shape) != 2:
             raise ValueError(f"image_shape must be (height, width), got {image_shape!r}")
         self.image_shape = tuple(positive_int(s, "image_shape entries") for s in image_shape)
         width = math.prod(self.image_shape)
-        if linears[-1].out_features != width:
-            raise ValueError(f"the decoder gives {linears[-1].out_features} outputs but image_shape "
+        if math.prod(output_shape) != width:
+            raise ValueError(f"the decoder gives {math.prod(output_shape)} outputs but image_shape "
                              f"{self.image_shape} needs {width}")
         self.span = positive(span, "span")
         if title is not None and not isinstance(title, str):
@@ -482,7 +306,7 @@ class LatentExplorer(TwoViews):
     def decode(self, z) -> np.ndarray:
         """``decoder(z)`` as an ``image_shape`` float32 array (raw outputs, not clipped): the torch
         decoder in eval mode, its training mode restored afterwards."""
-        z, first = self._z(z), self._first.weight
+        z, first = self._z(z), next(self.decoder.parameters())
         was_training = self.decoder.training
         self.decoder.eval()
         try:
@@ -748,8 +572,8 @@ def latent_explorer(decoder, *, codes=None, labels=None, class_names=None, clust
     """An explorer of ``decoder``'s latent space: pick z and see ``decoder(z)`` as an
     ``image_shape`` image (outputs clipped to [0, 1]; 1 is black ink).
 
-    ``decoder`` is an ``nn.Sequential`` of ``nn.Linear`` layers and the activations of
-    :data:`ACTIVATIONS`; its first Linear's input width is the latent dimension d. With d = 2 a
+    ``decoder`` is an ``nn.Sequential`` the page can run (:mod:`kexue.widgets.page_networks`);
+    its first Linear's input width is the latent dimension d. With d = 2 a
     pad shows ``codes`` (n x 2; at most :data:`MAX_POINTS` of them drawn, a fixed random subset)
     coloured by integer ``labels`` named by ``class_names``, over the codes' range (else
     [-span, span]); a click picks z. ``cluster_means`` (K x d) add one button per cluster (named by
