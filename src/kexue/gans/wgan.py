@@ -29,6 +29,7 @@ import math
 import torch
 from torch import nn
 
+from .. import train
 from ..checks import non_negative, positive, positive_int
 from ..gradients import gradient_penalty, interpolate, spectral_normalize
 from .two_players import Players
@@ -101,3 +102,43 @@ def ring_mixture(n: int, *, modes: int = 8, radius: float = 2.0, std: float = 0.
     angle = 2 * math.pi * which.double() / modes
     centres = radius * torch.stack([angle.cos(), angle.sin()], 1)
     return (centres + std * torch.randn(n, 2, generator=generator, dtype=torch.float64)).float()
+
+
+class _Clip(train.Callback):
+    """Clip the model's weights after every optimiser step (WGAN's constraint, in a plain loop)."""
+
+    def __init__(self, bound: float):
+        self.bound = positive(bound, "bound")
+
+    def on_step_end(self, trainer, logs):
+        clip_weights(trainer.model, self.bound)
+
+
+def fit_critic(real: torch.Tensor, fake: torch.Tensor, constraint: str, *, steps: int,
+               hidden: int = 64, lr: float = 1e-3, penalty_weight: float = 10.0,
+               clip: float = 0.01, batch_size: int = 256, seed: int = 0) -> nn.Sequential:
+    """A critic (``d -> hidden -> hidden -> 1``, ReLU) trained alone, with Adam, to maximise
+    ``mean f(real) - mean f(fake)`` between two fixed samples of equal size under ``constraint``:
+    the dual problem (Kantorovich-Rubinstein) solved by stochastic gradient ascent, with no generator moving."""
+    constraint = _constraint(constraint)
+    if real.ndim != 2 or real.shape != fake.shape:
+        raise ValueError(f"real and fake must be two (n, d) samples of one shape, got "
+                         f"{tuple(real.shape)} and {tuple(fake.shape)}")
+    penalty_weight = non_negative(penalty_weight, "penalty_weight")
+    torch.manual_seed(seed)
+    from .networks import mlp_player
+
+    critic = constrain(mlp_player([real.shape[1], hidden, hidden, 1]), constraint, seed=seed)
+    sampler = torch.Generator().manual_seed(seed)
+
+    def loss_fn(f, r, g):
+        gap = critic_gap(f, r, g)
+        penalty = (gradient_penalty(f, interpolate(r, g, sampler))
+                   if constraint == "gradient-penalty" else torch.zeros(()))
+        return -gap + penalty_weight * penalty, {"gap": gap.detach()}
+
+    callbacks = [_Clip(clip)] if constraint == "weight-clipping" else []
+    train.Trainer(critic, torch.optim.Adam(critic.parameters(), lr=lr, betas=(0.5, 0.9)), loss_fn,
+                  (real, fake), batch_size=min(batch_size, len(real)), seed=seed,
+                  callbacks=callbacks, description=f"critic alone ({constraint})").fit(steps=steps)
+    return critic.eval()
