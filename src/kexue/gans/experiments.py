@@ -1,8 +1,10 @@
-"""The experiments of Part V: ``wgan-ring-2d`` (:func:`run_ring`), ``wgan-gp-mnist``
-(:func:`run_wgan_gp`), ``single-loss-gan-mnist`` (:func:`run_single_loss`), and the benchmark
-``python -m kexue bench gan-single-loss`` (:func:`benchmark`).
+"""The experiments of Part V: ``dcgan-vi-mnist`` (:func:`run_dcgan_vi`), ``wgan-ring-2d``
+(:func:`run_ring`), ``wgan-gp-mnist`` (:func:`run_wgan_gp`), ``single-loss-gan-mnist``
+(:func:`run_single_loss`), and the benchmark ``python -m kexue bench gan-single-loss``
+(:func:`benchmark`).
 
-Serves chapters/part5-gans/wasserstein-gan.ipynb (post 6280) and
+Serves chapters/part5-gans/variational-gan.ipynb (post 5716),
+chapters/part5-gans/wasserstein-gan.ipynb (post 6280) and
 chapters/part5-gans/single-loss-gan.ipynb (post 6387).
 """
 from __future__ import annotations
@@ -16,12 +18,13 @@ import torch
 
 from .. import data, published, runtime, train
 from ..experiments import Headline, experiment, results_dir
-from ..generative import frechet
-from . import networks, single_loss, transport, wgan
+from ..generative import coverage, frechet
+from . import networks, single_loss, transport, variational, wgan
 from .two_players import AdversarialTrainer, Players, adam_pair
 
 __all__ = ["exact_w1", "run_ring", "run_wgan_gp", "wgan_gp_full_run", "train_wgan",
-           "hinge_players", "hinge_trainer", "run_single_loss", "benchmark", "RECIPES"]
+           "hinge_players", "hinge_trainer", "run_single_loss", "benchmark", "RECIPES",
+           "run_dcgan_vi"]
 
 
 def exact_w1(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -327,3 +330,90 @@ def benchmark(*, steps: int = 50, batch_size: int = 64, device: str | None = Non
             "steps": steps, "repeats": repeats, "single_loss_steps_per_s": single,
             "alternating_steps_per_s": alternating, "ratio": single / alternating,
             "ratio_means": "single loss / alternating"}
+
+
+# -- the GAN as variational inference (post 5716) ----------------------------------------------
+def _coverage_and_distance(players: Players, held: torch.Tensor, config: dict, seed: int) -> dict:
+    """Of ``coverage_samples`` samples: the classes the reference classifier finds and the
+    histogram's divergence from uniform; of the first ``len(held)`` of them, the Fréchet distance
+    to ``held``."""
+    made = _samples(players, config["coverage_samples"], seed)
+    found = coverage.coverage(made, threshold=config["class_threshold"])
+    return {"classes_found": found["classes_found"], "kl_from_uniform": found["kl_from_uniform"],
+            "frechet": frechet.reference_distance(made[:len(held)], held),
+            "histogram": found["histogram"]}
+
+
+def run_dcgan_vi(config: dict):
+    """DCGAN-style players (:func:`hinge_players`' networks) trained with the non-saturating loss
+    on the MNIST training images, with the post's term at each of ``weights`` (0: the plain GAN)
+    and each of ``seeds``; after every epoch, the Fréchet distance of ``track_images`` samples to
+    as many test images and the mode coverage of ``coverage_samples`` samples; a run counts as
+    collapsed when, at the end, fewer than ten classes hold ``class_threshold`` of its samples."""
+    dev = runtime.device()
+    runtime.seed_everything(config["seeds"][0])
+    (images, _), (test_images, _) = data.mnist("train"), data.mnist("test")
+    x = data.as_float(images[:config["n_train"]], device=dev).view(-1, *networks.IMAGE_SHAPE)
+    held = data.as_float(test_images[:config["track_images"]], device=dev)
+    runs, artifacts = {}, {}
+    for weight in config["weights"]:
+        for seed in config["seeds"]:
+            torch.manual_seed(seed)
+            players = variational.VariationalPlayers(
+                networks.image_generator(config["latent"], config["width"]),
+                networks.image_discriminator(config["width"]), config["latent"]).to(dev)
+
+            def evaluate(p, seed=seed):
+                out = _coverage_and_distance(p, held, config, seed + 1)
+                out.pop("histogram")
+                return out
+
+            track = train.Evaluate(evaluate, every=len(x) // config["batch_size"])
+            g_opt, d_opt = adam_pair(players, generator_lr=config["lr"],
+                                     discriminator_lr=config["lr"], betas=tuple(config["betas"]))
+            trainer = AdversarialTrainer(
+                players, g_opt, d_opt, partial(variational.generator_loss, weight=weight),
+                variational.discriminator_loss, x, batch_size=config["batch_size"], seed=seed,
+                callbacks=[track], log_every=config["log_every"],
+                description=f"DCGAN, weight {weight}, seed {seed}")
+            start = time.perf_counter()
+            trainer.fit(epochs=config["epochs"])
+            final = _coverage_and_distance(players, held, config, seed + 2)
+            runs[f"{weight}/{seed}"] = {
+                "weight": weight, "seed": seed, "train_seconds": time.perf_counter() - start,
+                "epochs": track["epoch"], "frechet": track["frechet"],
+                "classes_found": track["classes_found"], "kl_from_uniform": track["kl_from_uniform"],
+                "final": final, "collapsed": final["classes_found"] < 10,
+                "step_distance": [row.get("g_step_distance") for row in trainer.history.rows]}
+            if seed == config["seeds"][0]:
+                made = _samples(players, 100, seed + 3)
+                artifacts[f"samples_{weight}"] = (made.clamp(0, 1) * 255).round().to(torch.uint8).cpu()
+    summary = {}
+    for weight in config["weights"]:
+        mine = [r for r in runs.values() if r["weight"] == weight]
+        summary[str(weight)] = {
+            "median_frechet": float(np.median([r["final"]["frechet"] for r in mine])),
+            "collapsed": sum(r["collapsed"] for r in mine), "runs": len(mine),
+            "median_kl": float(np.median([r["final"]["kl_from_uniform"] for r in mine]))}
+    term = str(config["weights"][-1])
+    return {"runs": runs, "summary": summary,
+            "median_frechet_with_term": summary[term]["median_frechet"],
+            "median_frechet_without_term": summary["0.0"]["median_frechet"]}, artifacts
+
+
+_DCGAN_VI = dict(latent=64, width=32, lr=2e-4, betas=[0.5, 0.999], batch_size=64,
+                 weights=[0.0, 1.0], class_threshold=0.01, log_every=200)
+
+experiment(
+    "dcgan-vi-mnist", post=5716, metric="median_frechet_with_term", publish=dict,
+    headline=Headline("median Fréchet distance with the post's term (2000 samples)", 0.1, "lower"),
+    quick=dict(n_train=2048, epochs=2, seeds=[0], track_images=500, coverage_samples=1000,
+               **_DCGAN_VI),
+    full=dict(n_train=60000, epochs=10, seeds=[0, 1, 2], track_images=2000,
+              coverage_samples=10000, **_DCGAN_VI),
+    description="The GAN the post derives from variational inference: DCGAN-style players with "
+                "the non-saturating loss on MNIST, with and without the post's generator term "
+                "λ E||G(z) − G_o(z)||² (λ = 1; G_o the generator before its last update), three "
+                "seeds each, ten epochs; after each epoch the Fréchet distance (2000 samples) and "
+                "the classes the book's reference classifier finds in 10,000 samples.",
+)(run_dcgan_vi)
