@@ -1,6 +1,7 @@
 """The figures and tables of Part V's chapters.
 
-Serves chapters/part5-gans/wasserstein-gan.ipynb (post 6280).
+Serves chapters/part5-gans/variational-gan.ipynb (post 5716) and
+chapters/part5-gans/wasserstein-gan.ipynb (post 6280).
 """
 from __future__ import annotations
 
@@ -96,3 +97,39 @@ def wgan_rows(metrics: dict) -> list[list]:
             ["critic / generator steps", f"{metrics['critic_steps']} / "
                                          f"{metrics['generator_steps']}"],
             ["training time (s)", f"{metrics['train_seconds']:.0f}"]]
+
+
+def weight_label(weight: float) -> str:
+    return "plain GAN" if weight == 0 else f"with the post's term (λ = {weight:g})"
+
+
+def plot_vi_tracks(fig, metrics: dict, *, title: str | None = None) -> None:
+    """For every run of ``dcgan-vi-mnist``, after each epoch: the Fréchet distance of its samples
+    (left) and the divergence of their class histogram from uniform (right), coloured by whether
+    the run has the post's term."""
+    left, right = fig.subplots(1, 2)
+    weights = sorted({run["weight"] for run in metrics["runs"].values()})
+    for run in metrics["runs"].values():
+        colour = f"C{weights.index(run['weight'])}"
+        label = weight_label(run["weight"]) if run["seed"] == min(
+            r["seed"] for r in metrics["runs"].values()) else None
+        left.plot(run["epochs"], run["frechet"], "o-", color=colour, label=label, ms=3)
+        right.plot(run["epochs"], run["kl_from_uniform"], "o-", color=colour, ms=3)
+    left.set(xlabel="epoch", ylabel="Fréchet distance", yscale="log",
+             title="samples against test images")
+    right.set(xlabel="epoch", ylabel="KL(classes ‖ uniform), nats",
+              title="class histogram of the samples")
+    for ax in (left, right):
+        ax.title.set_fontsize(9)
+    left.legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+
+
+def vi_rows(metrics: dict) -> list[list]:
+    """Per run of ``dcgan-vi-mnist``: the variant, the seed, and at the end the Fréchet distance,
+    the classes found, the divergence from uniform and whether it counts as collapsed."""
+    return [[weight_label(run["weight"]), run["seed"], f"{run['final']['frechet']:.1f}",
+             run["final"]["classes_found"], f"{run['final']['kl_from_uniform']:.3f}",
+             "yes" if run["collapsed"] else "no"]
+            for run in sorted(metrics["runs"].values(), key=lambda r: (r["weight"], r["seed"]))]

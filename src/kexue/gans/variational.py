@@ -67,3 +67,29 @@ def generator_loss(players: VariationalPlayers, real: torch.Tensor, *, weight: f
     step = (made - before).flatten(1).pow(2).sum(1).mean()
     return adversarial + weight * step, {"adversarial": adversarial.detach(),
                                          "step_distance": step.detach()}
+
+
+def joint_kl_decomposition(p_joint, q_joint) -> dict:
+    """For two joint distributions on a grid (``p_joint[i, k] = p(x_i, z_k)``, same for ``q``):
+    ``KL(p(x, z) || q(x, z)) = KL(p(x) || q(x)) + E_{p(x)} KL(p(z|x) || q(z|x))``, the identity
+    that makes the joint divergence an upper bound on the marginal one. Returns the three terms
+    ``{"joint", "marginal", "conditional"}`` in nats, each computed from its own definition."""
+    p = torch.as_tensor(p_joint, dtype=torch.float64)
+    q = torch.as_tensor(q_joint, dtype=torch.float64)
+    if p.ndim != 2 or p.shape != q.shape:
+        raise ValueError(f"p_joint and q_joint must be two tables of one shape (x by z), got "
+                         f"{tuple(p.shape)} and {tuple(q.shape)}")
+    for name, t in (("p_joint", p), ("q_joint", q)):
+        if bool((t < 0).any()) or abs(float(t.sum()) - 1) > 1e-9:
+            raise ValueError(f"{name} must be a probability table: non-negative, summing to one")
+    if bool(((p > 0) & (q == 0)).any()):
+        raise ValueError("q_joint is zero where p_joint is not: KL(p || q) is infinite")
+
+    def kl(a, b, dims=None):
+        terms = torch.where(a > 0, a * (a / b).log(), torch.zeros_like(a))
+        return terms.sum() if dims is None else terms.sum(dims)
+
+    px, qx = p.sum(1), q.sum(1)
+    conditional = kl(p / px[:, None], q / qx[:, None], 1)
+    return {"joint": float(kl(p, q)), "marginal": float(kl(px, qx)),
+            "conditional": float((px * conditional).sum())}
