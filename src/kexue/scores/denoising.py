@@ -96,6 +96,16 @@ def optimal_denoiser(mixture: GaussianMixture, sigma: float) -> Callable[[torch.
     return lambda y: torch.as_tensor(y, dtype=torch.float64) + sigma ** 2 * noisy.score(y)
 
 
+def denoising_loss(denoiser: Callable, x: torch.Tensor, sigma: float,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    """The denoising autoencoder's loss at one noise level: ``E ||r(x + eps) - x||^2`` with
+    ``eps ~ N(0, sigma^2 I)`` (summed over coordinates, averaged over rows)."""
+    sigma = positive(sigma, "sigma")
+    eps = torch.randn(x.shape, generator=generator, dtype=x.dtype,
+                      device="cpu" if generator is None else generator.device).to(x.device)
+    return (denoiser(x + sigma * eps) - x).pow(2).flatten(1).sum(1).mean()
+
+
 def noise_ladder(largest: float, smallest: float, levels: int) -> torch.Tensor:
     """``levels`` noise levels from ``largest`` down to ``smallest``, geometrically spaced."""
     largest, smallest = positive(largest, "largest"), positive(smallest, "smallest")
