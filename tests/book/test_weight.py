@@ -56,6 +56,7 @@ def test_shared_assets_are_at_most_2_mb(loads):
 def test_each_chapter_page_is_at_most_3_mb(loads, doc):
     _, own = split(loads)
     assert loads[doc], f"{doc} loaded nothing"
+    print(f"{doc}: {own[doc] / MB:.2f} MB of its own")
     assert own[doc] <= PAGE_LIMIT, f"{doc}: {own[doc] / MB:.2f} MB of its own"
 
 
