@@ -1,11 +1,12 @@
 """The experiments of Part V: ``dcgan-vi-mnist`` (:func:`run_dcgan_vi`), ``wgan-ring-2d``
 (:func:`run_ring`), ``wgan-gp-mnist`` (:func:`run_wgan_gp`), ``single-loss-gan-mnist``
-(:func:`run_single_loss`), and the benchmark ``python -m kexue bench gan-single-loss``
-(:func:`benchmark`).
+(:func:`run_single_loss`), ``ogan-mnist`` (:func:`run_ogan`), and the benchmark
+``python -m kexue bench gan-single-loss`` (:func:`benchmark`).
 
 Serves chapters/part5-gans/variational-gan.ipynb (post 5716),
-chapters/part5-gans/wasserstein-gan.ipynb (post 6280) and
-chapters/part5-gans/single-loss-gan.ipynb (post 6387).
+chapters/part5-gans/wasserstein-gan.ipynb (post 6280),
+chapters/part5-gans/single-loss-gan.ipynb (post 6387) and
+chapters/part5-gans/orthogonal-gan.ipynb (post 6409).
 """
 from __future__ import annotations
 
@@ -19,12 +20,12 @@ import torch
 from .. import data, published, runtime, train
 from ..experiments import Headline, experiment, results_dir
 from ..generative import coverage, frechet
-from . import networks, single_loss, transport, variational, wgan
+from . import networks, ogan, single_loss, transport, variational, wgan
 from .two_players import AdversarialTrainer, Players, adam_pair
 
 __all__ = ["exact_w1", "run_ring", "run_wgan_gp", "wgan_gp_full_run", "train_wgan",
            "hinge_players", "hinge_trainer", "run_single_loss", "benchmark", "RECIPES",
-           "run_dcgan_vi"]
+           "run_dcgan_vi", "run_ogan", "ogan_full_run"]
 
 
 def exact_w1(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -417,3 +418,116 @@ experiment(
                 "seeds each, ten epochs; after each epoch the Fréchet distance (2000 samples) and "
                 "the classes the book's reference classifier finds in 10,000 samples.",
 )(run_dcgan_vi)
+
+
+# -- O-GAN (post 6409) -------------------------------------------------------------------------
+def _linear_probe(encode, x_train, y_train, x_test, y_test) -> float:
+    """Test accuracy of a logistic regression on standardised features ``encode(x)``."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    with torch.no_grad():
+        train_f, test_f = encode(x_train).cpu().numpy(), encode(x_test).cpu().numpy()
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    probe.fit(train_f, y_train.numpy())
+    return float(probe.score(test_f, y_test.numpy()))
+
+
+def run_ogan(config: dict):
+    """O-GAN (:mod:`kexue.gans.ogan`) on the MNIST training images at each of ``weights`` (0: the
+    plain GAN with the same players), from the same initial weights for ``steps`` steps; then the
+    Fréchet distance of ``fd_samples`` samples, the reconstruction error of ``G(N(E(x)))`` on
+    ``n_eval`` test images (mean squared error per pixel), the correlation ``rho(z, E(G(z)))`` on
+    as many codes, and the test accuracy of a linear probe on the encoder's features of
+    ``probe_train`` training images."""
+    dev = runtime.device()
+    runtime.seed_everything(config["seed"])
+    (images, labels), (test_images, test_labels) = data.mnist("train"), data.mnist("test")
+    x = data.as_float(images[:config["n_train"]], device=dev).view(-1, *networks.IMAGE_SHAPE)
+    x_test = data.as_float(test_images, device=dev)
+    probe_x = data.as_float(images[:config["probe_train"]], device=dev)
+    metrics, artifacts = {"frechet": {"features": frechet.features_id("mnist"), "samples": {}}}, {}
+    for weight in config["weights"]:
+        torch.manual_seed(config["seed"])
+        players = Players(networks.image_generator(config["latent"], config["width"]),
+                          ogan.AveragedEncoder(networks.image_discriminator(
+                              config["width"], outputs=config["latent"])), config["latent"]).to(dev)
+        g_opt, d_opt = adam_pair(players, generator_lr=config["lr"], discriminator_lr=config["lr"],
+                                 betas=tuple(config["betas"]))
+        trainer = AdversarialTrainer(
+            players, g_opt, d_opt, partial(ogan.generator_loss, weight=weight),
+            partial(ogan.discriminator_loss, weight=weight), x, batch_size=config["batch_size"],
+            seed=config["seed"], log_every=config["log_every"],
+            description=f"O-GAN, weight {weight}")
+        start = time.perf_counter()
+        trainer.fit(steps=config["steps"])
+        seconds = time.perf_counter() - start
+        players.eval()
+        drawn = _samples(players, config["fd_samples"], config["seed"] + 2)
+        distance = frechet.reference_distance(drawn, x_test[:config["fd_samples"]])
+        held = x_test[:config["n_eval"]]
+        rebuilt = ogan.reconstruct(players, held)
+        with torch.no_grad():
+            z = torch.randn(config["n_eval"], config["latent"],
+                            generator=torch.Generator().manual_seed(config["seed"] + 3)).to(dev)
+            rho = float(ogan.pearson(z, players.discriminator.encode(players.generator(z))).mean())
+        name = "O-GAN" if weight else "plain GAN"
+        metrics[name] = {
+            "weight": weight, "frechet_distance": distance, "train_seconds": seconds,
+            "reconstruction_mse": float((rebuilt - held).pow(2).mean()),
+            "pearson": rho,
+            "probe_accuracy": _linear_probe(players.discriminator.encode, probe_x,
+                                            labels[:config["probe_train"]], x_test, test_labels),
+            "history_pearson": [row.get("g_pearson") for row in trainer.history.rows]}
+        metrics["frechet"]["samples"][name] = distance
+        if weight:
+            artifacts = {"generator": players.generator.cpu(),
+                         "samples": (drawn[:100].clamp(0, 1) * 255).round().to(torch.uint8).cpu(),
+                         "originals": (held[:20] * 255).round().to(torch.uint8).cpu(),
+                         "reconstructions": (rebuilt[:20].clamp(0, 1) * 255).round()
+                         .to(torch.uint8).cpu()}
+    for key in ("probe_accuracy", "reconstruction_mse", "frechet_distance"):
+        metrics[key] = metrics["O-GAN"][key]
+    return metrics, artifacts
+
+
+def _publish_ogan(artifacts: dict) -> dict:
+    """The O-GAN generator (for the page's explorer), its samples and 20 test images with their
+    reconstructions."""
+    return {**published.module_tensors(artifacts["generator"], "generator"),
+            **{k: v for k, v in artifacts.items() if k != "generator"}}
+
+
+def ogan_full_run() -> dict | None:
+    """The committed full run as the page uses it: ``{"record", "generator", "samples",
+    "originals", "reconstructions"}``, or None where no full record publishes one."""
+    found = published.load("ogan-mnist", results_dir())
+    if found is None:
+        return None
+    record, tensors = found
+    config = record["config"]
+    generator = networks.image_generator(config["latent"], config["width"])
+    generator.load_state_dict(published.state_dict(tensors, "generator"))
+    return {"record": record, "generator": generator.eval(),
+            **{k: tensors[k].to(torch.uint8) for k in ("samples", "originals", "reconstructions")}}
+
+
+_OGAN = dict(latent=64, width=32, lr=2e-4, betas=[0.5, 0.999], batch_size=64, weights=[0.0, 1.0],
+             seed=0)
+
+experiment(
+    "ogan-mnist", post=6409, metric="probe_accuracy", publish=_publish_ogan,
+    headline=Headline("test accuracy of a linear probe on O-GAN's encoder features", 0.005,
+                      "higher"),
+    quick=dict(n_train=2048, steps=60, fd_samples=500, n_eval=200, probe_train=1000, log_every=10,
+               **_OGAN),
+    full=dict(n_train=60000, steps=6000, fd_samples=10000, n_eval=1000, probe_train=10000,
+              log_every=200, **_OGAN),
+    description="O-GAN on MNIST (post 6409): DCGAN-style players whose discriminator is an "
+                "encoder to 64 numbers with their average as the score, the non-saturating "
+                "losses and the Pearson-correlation term (λ = 1) against the same players "
+                "without it (λ = 0), 6000 steps each from the same weights; samples (Fréchet "
+                "distance), reconstructions G(N(E(x))), and a linear probe on the encoder's "
+                "features.",
+)(run_ogan)

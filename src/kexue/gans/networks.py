@@ -7,8 +7,9 @@ The image generator maps a code ``z`` of ``latent`` normal coordinates through a
 discriminator mirrors it: two strided convolutions with LeakyReLU(0.2), then a dense layer to one
 score. It has no batch norm: WGAN-GP's penalty is per example, and batch norm would mix them.
 
-Serves chapters/part5-gans/wasserstein-gan.ipynb (post 6280) and
-chapters/part5-gans/single-loss-gan.ipynb (post 6387).
+Serves chapters/part5-gans/wasserstein-gan.ipynb (post 6280),
+chapters/part5-gans/single-loss-gan.ipynb (post 6387) and
+chapters/part5-gans/orthogonal-gan.ipynb (post 6409).
 """
 from __future__ import annotations
 
@@ -34,15 +35,18 @@ def image_generator(latent: int = 64, width: int = 32) -> nn.Sequential:
     )
 
 
-def image_discriminator(width: int = 32) -> nn.Sequential:
-    """(1, 28, 28) -> Conv -> (width, 14, 14) -> Conv -> (2 width, 7, 7) -> dense -> one score,
-    LeakyReLU(0.2) between; images may come flat (784) or as (1, 28, 28)."""
+def image_discriminator(width: int = 32, outputs: int | None = None) -> nn.Sequential:
+    """(1, 28, 28) -> Conv -> (width, 14, 14) -> Conv -> (2 width, 7, 7) -> dense -> one score
+    (or ``outputs`` numbers, an encoder's code), LeakyReLU(0.2) between; images may come flat
+    (784) or as (1, 28, 28)."""
     width = positive_int(width, "width")
+    head = ([nn.Linear(2 * width * 7 * 7, 1), nn.Flatten(0)] if outputs is None
+            else [nn.Linear(2 * width * 7 * 7, positive_int(outputs, "outputs"))])
     return nn.Sequential(
         _AsImages(),
         nn.Conv2d(1, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
         nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
-        nn.Flatten(), nn.Linear(2 * width * 7 * 7, 1), nn.Flatten(0),
+        nn.Flatten(), *head,
     )
 
 
