@@ -188,10 +188,11 @@ def _publish(artifacts: dict) -> dict:
             "samples": artifacts["samples"]}
 
 
-def wgan_gp_full_run() -> dict | None:
-    """The committed full run as the page uses it: ``{"record", "generator", "samples"}``, or None
-    where no full record publishes one."""
-    found = published.load("wgan-gp-mnist", results_dir())
+def _published_generator(name: str, images: tuple[str, ...]) -> dict | None:
+    """Experiment ``name``'s committed full run as a page uses it: ``{"record", "generator",
+    *images}`` with the published generator rebuilt at the record's ``latent`` and ``width`` and
+    the named 8-bit images, or None where no full record publishes one."""
+    found = published.load(name, results_dir())
     if found is None:
         return None
     record, tensors = found
@@ -199,7 +200,12 @@ def wgan_gp_full_run() -> dict | None:
     generator = networks.image_generator(config["latent"], config["width"])
     generator.load_state_dict(published.state_dict(tensors, "generator"))
     return {"record": record, "generator": generator.eval(),
-            "samples": tensors["samples"].to(torch.uint8)}
+            **{k: tensors[k].to(torch.uint8) for k in images}}
+
+
+def wgan_gp_full_run() -> dict | None:
+    """The committed WGAN-GP run as the page uses it: ``{"record", "generator", "samples"}``."""
+    return _published_generator("wgan-gp-mnist", ("samples",))
 
 
 _WGAN_GP = dict(latent=64, width=32, lr=1e-4, betas=[0.5, 0.9], n_critic=5, batch_size=64,
@@ -500,17 +506,9 @@ def _publish_ogan(artifacts: dict) -> dict:
 
 
 def ogan_full_run() -> dict | None:
-    """The committed full run as the page uses it: ``{"record", "generator", "samples",
-    "originals", "reconstructions"}``, or None where no full record publishes one."""
-    found = published.load("ogan-mnist", results_dir())
-    if found is None:
-        return None
-    record, tensors = found
-    config = record["config"]
-    generator = networks.image_generator(config["latent"], config["width"])
-    generator.load_state_dict(published.state_dict(tensors, "generator"))
-    return {"record": record, "generator": generator.eval(),
-            **{k: tensors[k].to(torch.uint8) for k in ("samples", "originals", "reconstructions")}}
+    """The committed O-GAN run as the page uses it: ``{"record", "generator", "samples",
+    "originals", "reconstructions"}``."""
+    return _published_generator("ogan-mnist", ("samples", "originals", "reconstructions"))
 
 
 _OGAN = dict(latent=64, width=32, lr=2e-4, betas=[0.5, 0.999], batch_size=64, weights=[0.0, 1.0],

@@ -72,3 +72,17 @@ def palette_png_base64(png: bytes, colors: int = 128) -> str:
     image.quantize(colors=colors, method=Image.Quantize.MEDIANCUT,
                    dither=Image.Dither.NONE).save(buf, format="PNG", optimize=True)
     return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+#: ``kexuePaintGrey(canvas, pixels, W, H)`` draws a W x H image of pixels in [0, 1] (clipped; 1 is
+#: black, as the book's figures draw digits) into a canvas of that size: every static view's paint.
+PAINT_GREY_JS = r"""
+function kexuePaintGrey(canvas, pixels, W, H) {
+  var ctx = canvas.getContext("2d"), im = ctx.createImageData(W, H);
+  for (var i = 0; i < H * W; i++) {
+    var v = Math.round(255 * (1 - Math.min(1, Math.max(0, pixels[i]))));
+    im.data[4 * i] = im.data[4 * i + 1] = im.data[4 * i + 2] = v; im.data[4 * i + 3] = 255;
+  }
+  ctx.putImageData(im, 0, 0);
+}
+"""

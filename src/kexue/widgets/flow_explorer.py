@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from ..checks import float_tensor, positive_int
-from ._views import SEEDED_NORMAL_JS, TwoViews, next_element_id
+from ._views import PAINT_GREY_JS, SEEDED_NORMAL_JS, TwoViews, next_element_id
 from .latent_explorer import IMAGE_PIXELS, _grey, _png
 from .page_networks import NETWORK_JS, _f16, _unf16, decode_exported
 
@@ -167,14 +167,7 @@ _VIEW_JS = r"""
   var pairCodes = data.pairs.map(function (p) {  // float16 codes of each pair's two ends
     return [kexueFloat16(p.a, D), kexueFloat16(p.b, D)];
   });
-  function paint(canvas, pixels) {  // pixels clipped to [0, 1], 1 black
-    var ctx = canvas.getContext("2d"), im = ctx.createImageData(side, side);
-    for (var i = 0; i < side * side; i++) {
-      var v = Math.round(255 * (1 - Math.min(1, Math.max(0, pixels[i]))));
-      im.data[4 * i] = im.data[4 * i + 1] = im.data[4 * i + 2] = v; im.data[4 * i + 3] = 255;
-    }
-    ctx.putImageData(im, 0, 0);
-  }
+  function paint(canvas, pixels) { kexuePaintGrey(canvas, pixels, side, side); }
   var api = root.kxFlow = {inverse: inverse, eps: null, temperature: null, samples: null,
                            pair: 0, t: null, path: null};
   function draw() {
@@ -277,7 +270,7 @@ class FlowExplorer(TwoViews):
         options = "".join(f'<option value="{k}">{html.escape(n)}</option>'
                           for k, n in enumerate(self.names))
         title = f"<strong>{html.escape(self.title)}</strong>" if self.title else ""
-        script = NETWORK_JS + SEEDED_NORMAL_JS + PROGRAM_JS + _VIEW_JS.replace(
+        script = NETWORK_JS + SEEDED_NORMAL_JS + PAINT_GREY_JS + PROGRAM_JS + _VIEW_JS.replace(
             "UID", json.dumps(uid), 1)
         payload = json.dumps(self.payload()).replace("</", "<\\/")
         row = "display:flex;flex-wrap:wrap;gap:.4em;align-items:center;margin:.3em 0"

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from ..checks import positive_int
-from ._views import SEEDED_NORMAL_JS, TwoViews, next_element_id
+from ._views import PAINT_GREY_JS, SEEDED_NORMAL_JS, TwoViews, next_element_id
 from .latent_explorer import IMAGE_PIXELS, MARK, _grey, _png
 from .page_networks import NETWORK_JS, check_network, export_network
 
@@ -57,14 +57,7 @@ _VIEW_JS = r"""
   var from = root.querySelector("select.kx-from"), to = root.querySelector("select.kx-to");
   var tInput = root.querySelector("input.kx-t"), tOut = root.querySelector("output.kx-t");
   var ends = root.querySelectorAll("canvas.kx-end"), between = root.querySelector("canvas.kx-between");
-  function paint(canvas, pixels) {  // pixels clipped to [0, 1], 1 black
-    var ctx = canvas.getContext("2d"), im = ctx.createImageData(W, H);
-    for (var i = 0; i < H * W; i++) {
-      var v = Math.round(255 * (1 - Math.min(1, Math.max(0, pixels[i]))));
-      im.data[4 * i] = im.data[4 * i + 1] = im.data[4 * i + 2] = v; im.data[4 * i + 3] = 255;
-    }
-    ctx.putImageData(im, 0, 0);
-  }
+  function paint(canvas, pixels) { kexuePaintGrey(canvas, pixels, W, H); }
   function fmt(v) { return (v < 0 ? "\u2212" : "") + Math.abs(v).toFixed(2); }
   var api = root.kxGenerator = {decode: decode, draws: null, images: null, chosen: 0, z: null,
                                 image: null, a: 0, b: 1, t: null, between: null, redrawMs: []};
@@ -226,7 +219,7 @@ class GeneratorExplorer(TwoViews):
             f'<output class="kx-slider" style="min-width:3.2em;text-align:right"></output></label>'
             for k in range(self.sliders))
         title = f"<strong>{html.escape(self.title)}</strong>" if self.title else ""
-        script = NETWORK_JS + SEEDED_NORMAL_JS + _VIEW_JS.replace("UID", json.dumps(uid), 1)
+        script = NETWORK_JS + SEEDED_NORMAL_JS + PAINT_GREY_JS + _VIEW_JS.replace("UID", json.dumps(uid), 1)
         payload = json.dumps(self.payload()).replace("</", "<\\/")
         row = "display:flex;flex-wrap:wrap;gap:.4em;align-items:center;margin:.3em 0"
         grid = "display:grid;grid-template-columns:repeat(auto-fill,minmax(13em,1fr));column-gap:1em"

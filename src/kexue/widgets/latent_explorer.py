@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from ..checks import float_tensor, positive, positive_int
-from ._views import SEEDED_NORMAL_JS, TwoViews, next_element_id
+from ._views import PAINT_GREY_JS, SEEDED_NORMAL_JS, TwoViews, next_element_id
 from .page_networks import FORMAT, check_network, decode_exported, export_network
 from .page_networks import NETWORK_JS as DECODER_JS
 
@@ -80,14 +80,7 @@ _VIEW_JS = r"""
   }
 
   // Pixels (clipped to [0, 1]) as grey levels on a canvas the size of the image: 1 is black ink.
-  function paint(canvas, pixels) {
-    var ctx = canvas.getContext("2d"), im = ctx.createImageData(W, H);
-    for (var i = 0; i < H * W; i++) {
-      var v = Math.round(255 * (1 - Math.min(1, Math.max(0, pixels[i]))));
-      im.data[4 * i] = im.data[4 * i + 1] = im.data[4 * i + 2] = v; im.data[4 * i + 3] = 255;
-    }
-    ctx.putImageData(im, 0, 0);
-  }
+  function paint(canvas, pixels) { kexuePaintGrey(canvas, pixels, W, H); }
 
   // The pad: the scatter picture, and a crosshair at z; data.pad.box is the axes' pixel box
   // [left, top, right, bottom], whose edges are exactly xlim and ylim.
@@ -460,7 +453,7 @@ class LatentExplorer(TwoViews):
         buttons = ('<button type="button" class="kx-sample">sample z ~ N(mean, I)</button> '
                    if self.cluster_means is not None else "")
         reset = "back to the mean" if self.cluster_means is not None else "reset"
-        script = DECODER_JS + SEEDED_NORMAL_JS + _VIEW_JS.replace("UID", json.dumps(uid), 1)
+        script = DECODER_JS + SEEDED_NORMAL_JS + PAINT_GREY_JS + _VIEW_JS.replace("UID", json.dumps(uid), 1)
         payload = json.dumps(data).replace("</", "<\\/")  # no name can close the <script>
         image = (f'<canvas class="kx-image" width="{w}" height="{h}" role="img" '
                  f'aria-label="the decoded image" style="width:{scale * w}px;height:{scale * h}px;'
