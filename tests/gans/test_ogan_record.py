@@ -1,0 +1,25 @@
+"""What the O-GAN chapter says of its full-profile record (results/ogan-mnist.json): each quoted
+number is read back, and the claims about them checked."""
+from kexue import data
+
+from ..conftest import full_record, quoted
+
+
+def test_the_full_run_quotes():
+    record = full_record("ogan-mnist")
+    m = record["metrics"]
+    plain, ogan = m["plain GAN"], m["O-GAN"]
+    assert round(record["wall_time_s"] / 60) == 13 and record["config"]["steps"] == 6000
+    assert quoted(ogan["frechet_distance"], "20.4") and quoted(plain["frechet_distance"], "21.2")
+    assert quoted(ogan["pearson"], "0.68") and quoted(plain["pearson"], "-0.002")
+    assert quoted(ogan["reconstruction_mse"], "0.024") and quoted(plain["reconstruction_mse"], "0.143")
+    assert quoted(plain["probe_accuracy"] * 100, "90.7") and quoted(ogan["probe_accuracy"] * 100, "89.8")
+    assert m["frechet"]["samples"] == {"plain GAN": plain["frechet_distance"],
+                                       "O-GAN": ogan["frechet_distance"]}
+
+
+def test_the_average_training_image_reconstructs_at_0_065():
+    """The chapter's yardstick: every test image replaced by the average training image."""
+    train = data.as_float(data.mnist("train")[0])
+    test = data.as_float(data.mnist("test")[0][:1000])
+    assert quoted(float((test - train.mean(0)).pow(2).mean()), "0.065")
