@@ -40,14 +40,13 @@ def image_discriminator(width: int = 32, outputs: int | None = None) -> nn.Seque
     (or ``outputs`` numbers, an encoder's code), LeakyReLU(0.2) between; images may come flat
     (784) or as (1, 28, 28)."""
     width = positive_int(width, "width")
-    head = ([nn.Linear(2 * width * 7 * 7, 1), nn.Flatten(0)] if outputs is None
-            else [nn.Linear(2 * width * 7 * 7, positive_int(outputs, "outputs"))])
-    return nn.Sequential(
-        _AsImages(),
-        nn.Conv2d(1, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
-        nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
-        nn.Flatten(), *head,
-    )
+    size = 1 if outputs is None else positive_int(outputs, "outputs")
+    body = [_AsImages(),
+            nn.Conv2d(1, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
+            nn.Flatten()]
+    head = nn.Linear(2 * width * 7 * 7, size)   # made after the body: the same draws as before
+    return nn.Sequential(*body, head, *([nn.Flatten(0)] if outputs is None else []))
 
 
 class _AsImages(nn.Module):
