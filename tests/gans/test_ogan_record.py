@@ -1,5 +1,7 @@
 """What the O-GAN chapter says of its full-profile record (results/ogan-mnist.json): each quoted
 number is read back, and the claims about them checked."""
+import pytest
+
 from kexue import data
 
 from ..conftest import full_record, quoted
@@ -30,3 +32,23 @@ def test_the_average_training_image_reconstructs_at_0_065():
     train = data.as_float(data.mnist("train")[0])
     test = data.as_float(data.mnist("test")[0][:1000])
     assert quoted(float((test - train.mean(0)).pow(2).mean()), "0.065")
+
+
+def test_the_clustering_vaes_codes_probe_at_92_2():
+    """The chapter's probe on Part III's clustering VAE (the committed vae-cluster-mnist model):
+    a logistic regression on its encoder's means of 10,000 training images, 92.2% on the test."""
+    import torch
+
+    from kexue.gans.experiments import linear_probe
+    from kexue.vae.experiments.clustering import full_run
+
+    vae = full_run("vae-cluster-mnist")
+    if vae is None:
+        pytest.skip("no committed vae-cluster-mnist record")
+    images, labels = data.mnist("train")
+    test_images, test_labels = data.mnist("test")
+    with torch.no_grad():
+        accuracy = linear_probe(lambda x: vae["model"].encoder(x)[0],
+                                data.as_float(images[:10000]), labels[:10000],
+                                data.as_float(test_images), test_labels)
+    assert quoted(accuracy * 100, "92.2")

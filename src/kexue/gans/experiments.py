@@ -25,7 +25,7 @@ from .two_players import AdversarialTrainer, Players, adam_pair
 
 __all__ = ["exact_w1", "run_ring", "run_wgan_gp", "wgan_gp_full_run", "train_wgan",
            "hinge_players", "hinge_trainer", "run_single_loss", "benchmark", "RECIPES",
-           "run_dcgan_vi", "run_ogan", "ogan_full_run"]
+           "run_dcgan_vi", "run_ogan", "ogan_full_run", "linear_probe", "hinge_gan_full_run"]
 
 
 def exact_w1(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -262,7 +262,8 @@ RECIPES = ("alternating", "single-loss")
 def run_single_loss(config: dict):
     """The hinge GAN on the MNIST training images trained both ways (:func:`hinge_trainer`) from
     the same initial players for ``steps`` steps each (a step: one update of each player), timed;
-    the Fréchet distance of ``fd_samples`` samples of each to the test set."""
+    the Fréchet distance of ``fd_samples`` samples of each to the test set. The alternating
+    run's generator is kept for the page's explorer."""
     dev = runtime.device()
     runtime.seed_everything(config["seed"])
     (images, _), (test_images, _) = data.mnist("train"), data.mnist("test")
@@ -285,7 +286,9 @@ def run_single_loss(config: dict):
                            "g_loss": [row.get("g_loss") for row in trainer.history.rows],
                            "step": [row["step"] for row in trainer.history.rows]}
         metrics["frechet"]["samples"][f"hinge GAN ({recipe})"] = distance
-        artifacts[recipe] = (drawn[:100].clamp(0, 1) * 255).round().to(torch.uint8).cpu()
+        artifacts[f"samples_{recipe}"] = (drawn[:100].clamp(0, 1) * 255).round().to(torch.uint8).cpu()
+        if recipe == "alternating":
+            artifacts["generator"] = players.generator.cpu()
     metrics["speedup"] = (metrics["single-loss"]["steps_per_second"]
                           / metrics["alternating"]["steps_per_second"])
     return metrics, artifacts
@@ -297,7 +300,8 @@ _SINGLE = dict(latent=64, width=32, lr=2e-4, betas=[0.5, 0.999], weight=1.0, bat
 experiment(
     "single-loss-gan-mnist", post=6387, metric="speedup",
     headline=Headline("training steps per second, one loss ÷ alternating", 0.01, "higher"),
-    publish=lambda artifacts: {f"samples_{k}": v for k, v in artifacts.items()},
+    publish=lambda artifacts: {**published.module_tensors(artifacts["generator"], "generator"),
+                               **{k: v for k, v in artifacts.items() if k != "generator"}},
     quick=dict(n_train=2048, steps=60, fd_samples=1000, log_every=10, **_SINGLE),
     full=dict(n_train=60000, steps=6000, fd_samples=10000, log_every=200, **_SINGLE),
     description="The post's hinge-loss GAN on MNIST (DCGAN-style players, Adam at 2e-4 with "
@@ -427,7 +431,7 @@ experiment(
 
 
 # -- O-GAN (post 6409) -------------------------------------------------------------------------
-def _linear_probe(encode, x_train, y_train, x_test, y_test) -> float:
+def linear_probe(encode, x_train, y_train, x_test, y_test) -> float:
     """Test accuracy of a logistic regression on standardised features ``encode(x)``."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -483,7 +487,7 @@ def run_ogan(config: dict):
             "weight": weight, "frechet_distance": distance, "train_seconds": seconds,
             "reconstruction_mse": float((rebuilt - held).pow(2).mean()),
             "pearson": rho,
-            "probe_accuracy": _linear_probe(players.discriminator.encode, probe_x,
+            "probe_accuracy": linear_probe(players.discriminator.encode, probe_x,
                                             labels[:config["probe_train"]], x_test, test_labels),
             "history_pearson": [row.get("g_pearson") for row in trainer.history.rows]}
         metrics["frechet"]["samples"][name] = distance
@@ -503,6 +507,13 @@ def _publish_ogan(artifacts: dict) -> dict:
     reconstructions."""
     return {**published.module_tensors(artifacts["generator"], "generator"),
             **{k: v for k, v in artifacts.items() if k != "generator"}}
+
+
+def hinge_gan_full_run() -> dict | None:
+    """The committed single-loss run's alternating hinge GAN as the page uses it: ``{"record",
+    "generator", "samples_alternating", "samples_single-loss"}``."""
+    return _published_generator("single-loss-gan-mnist",
+                                ("samples_alternating", "samples_single-loss"))
 
 
 def ogan_full_run() -> dict | None:
