@@ -150,17 +150,22 @@ def test_standalone_explorer_runs_the_generator(standalone_page, generator):
     assert not page.kexue_problems and not page.kexue_blocked
 
 
-def test_wgan_page_explorer_runs_the_published_generator(offline_page):
-    """The WGAN chapter of the built book: its explorer runs the committed full run's generator
+@pytest.mark.parametrize("chapter, loader", [
+    ("wasserstein-gan", "wgan_gp_full_run"),
+    ("single-loss-gan", "hinge_gan_full_run"),
+    ("orthogonal-gan", "ogan_full_run"),
+])
+def test_a_gan_page_explorer_runs_its_published_generator(offline_page, chapter, loader):
+    """Each GAN chapter of the built book: its explorer runs the committed full run's generator
     (float16, batch norms folded) and matches that generator in torch; a slide redraws in well
     under 50 ms."""
-    from kexue.gans.experiments import wgan_gp_full_run
+    from kexue.gans import experiments
 
-    shown = wgan_gp_full_run()
+    shown = getattr(experiments, loader)()
     if shown is None:
-        pytest.skip("no committed wgan-gp-mnist full record: the page explores its quick run")
+        pytest.skip(f"no committed full record for {chapter}: the page explores its quick run")
     page = offline_page
-    page.goto(f"{page.kexue_base}/chapters/part5-gans/wasserstein-gan.html", wait_until="load")
+    page.goto(f"{page.kexue_base}/chapters/part5-gans/{chapter}.html", wait_until="load")
     assert page.evaluate("() => document.querySelectorAll('.kx-widget[data-kind="
                          "\"generator-explorer\"]').length") == 1
     page.wait_for_function(f"() => {ROOT} && {ROOT}.dataset.ready === '1'")
@@ -173,6 +178,6 @@ def test_wgan_page_explorer_runs_the_published_generator(offline_page):
     slid = page.evaluate(STATE, root)
     check(slid, payload, generator, "after a slide")
     times = slid["redrawMs"][-21:]
-    print(f"WGAN page: slider redraw median {statistics.median(times):.2f} ms over 21 moves")
+    print(f"{chapter}: slider redraw median {statistics.median(times):.2f} ms over 21 moves")
     assert statistics.median(times) < 50
     assert not page.kexue_problems and not page.kexue_blocked
