@@ -10,11 +10,12 @@ import statistics
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from kexue.gans.networks import image_generator
 from kexue.widgets.generator_explorer import generator_explorer
 from kexue.widgets.page_networks import decode_exported
+
+from .test_page_networks import with_statistics
 
 #: The page's float64 arithmetic against NumPy's on the same float16 weights.
 REFERENCE_TOL = 1e-4
@@ -57,17 +58,7 @@ def grey(pixels) -> np.ndarray:
 @pytest.fixture(scope="module")
 def generator():
     torch.manual_seed(0)
-    net = image_generator(64, 32)
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                n = m.num_features
-                m.running_mean.copy_(torch.randn(n, generator=g) * 0.5)
-                m.running_var.copy_(torch.rand(n, generator=g) * 2 + 0.2)
-                m.weight.copy_(torch.rand(n, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(n, generator=g) * 0.3)
-    return net.eval()
+    return with_statistics(image_generator(64, 32), seed=1)
 
 
 def check(state, payload, generator, where):

@@ -1,8 +1,7 @@
 """The figures and tables of the NICE chapter, drawn from the experiment ``nice-mnist``
 (:mod:`kexue.flows.experiments`) and its published page model: the loss by epoch against the
 post's, the learned scale as an image, samples across temperatures, an interpolation between two
-test digits, the book's table of generative models, and the explorer whose page view runs the
-flow's inverse in JavaScript.
+test digits, and the explorer whose page view runs the flow's inverse in JavaScript.
 
 Serves chapters/part4-flows/nice.ipynb (post 5776) and chapters/part4-flows/iresnet.ipynb
 (post 6482): the fixed-point convergence, the trade-off in c and the precomputed frames.
@@ -16,7 +15,7 @@ from ..generative.flow import interpolate
 from .nice import AdditiveCoupling, DiagonalScale, FlowSequence, Reverse
 
 __all__ = ["record_rows", "plot_loss", "plot_scale", "plot_temperatures", "plot_interpolation",
-           "board_rows", "inverse_program", "explorer", "plot_fixed_point", "plot_c_tradeoff",
+           "inverse_program", "explorer", "plot_fixed_point", "plot_c_tradeoff",
            "draw_temperature_frame", "draw_path_frame"]
 
 
@@ -102,13 +101,6 @@ def plot_interpolation(fig, flow: FlowSequence, pairs, *, steps: int = 10,
 
     rows = [interpolate(flow, a, b, steps) for a, b in pairs]
     return image_rows(rows, [""] * len(rows), ax=fig.add_subplot(1, 1, 1), title=title)
-
-
-def board_rows(rows: list[dict], chapters: dict) -> list[list]:
-    """The book's table of generative models (:func:`kexue.generative.frechet.board`) as rows of
-    (model, chapter, distance); ``chapters`` maps experiment names to chapter titles."""
-    return [[row["model"], chapters.get(row["experiment"], row["experiment"]),
-             f"{row['distance']:.1f}"] for row in rows]
 
 
 def inverse_program(flow: FlowSequence) -> dict:

@@ -32,6 +32,7 @@ from torch import nn
 from .. import train
 from ..checks import non_negative, positive, positive_int
 from ..gradients import gradient_penalty, interpolate, spectral_normalize
+from .networks import mlp_player
 from .two_players import Players
 
 #: the ways of keeping the critic (close to) 1-Lipschitz
@@ -126,8 +127,6 @@ def fit_critic(real: torch.Tensor, fake: torch.Tensor, constraint: str, *, steps
                          f"{tuple(real.shape)} and {tuple(fake.shape)}")
     penalty_weight = non_negative(penalty_weight, "penalty_weight")
     torch.manual_seed(seed)
-    from .networks import mlp_player
-
     critic = constrain(mlp_player([real.shape[1], hidden, hidden, 1]), constraint, seed=seed)
     sampler = torch.Generator().manual_seed(seed)
 

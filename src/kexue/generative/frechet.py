@@ -37,7 +37,7 @@ from ..checks import float_tensor, positive_int
 
 __all__ = ["gaussian_moments", "frechet_distance", "feature_classifier", "features",
            "feature_distance", "FEATURES", "features_id", "reference_network",
-           "reference_distance", "board"]
+           "reference_distance", "board", "board_rows"]
 
 #: The recipe of each data set's reference feature network: an MLP 784 -> hidden -> 10 trained on
 #: the whole training split with :func:`feature_classifier`.
@@ -190,3 +190,10 @@ def board(records) -> list[dict]:
                          + "; ".join(f"{k}: {', '.join(v)}" for k, v in sorted(seen.items()))
                          + ". Rerun the older ones (python -m kexue reproduce NAME).")
     return sorted(rows, key=lambda row: row["distance"])
+
+
+def board_rows(rows: list[dict], chapters: dict) -> list[list]:
+    """:func:`board`'s rows as table rows (model, chapter, distance to one decimal); ``chapters``
+    maps experiment names to the chapter titles a page shows (others show their names)."""
+    return [[row["model"], chapters.get(row["experiment"], row["experiment"]),
+             f"{row['distance']:.1f}"] for row in rows]
