@@ -14,7 +14,7 @@ from kexue import experiments
 PACKAGE = Path(kexue.__file__).parent
 ROOT = PACKAGE.parent.parent
 #: sub-packages that belong to every part (the shared layer); every other sub-package is a part
-SHARED_PACKAGES = {"widgets", "generative"}
+SHARED_PACKAGES = {"widgets", "generative", "text"}
 #: what only a part's figures (and the shared drawing modules) may import
 DRAWING = ("kexue.viz", "kexue.widgets", "kexue.notebook", "matplotlib", "ipywidgets", "IPython")
 ROLES = ("experiments", "figures")  # a part's drivers and its figures; anything else is an idea
