@@ -37,3 +37,8 @@ def test_bench_with_no_steps_says_so_in_one_line(capsys):
     err = capsys.readouterr().err
     assert "argument --steps: must be a whole number of at least 1, got '0'" in err
     assert "Traceback" not in err
+
+
+def test_bench_with_steps_it_does_not_take_says_so_in_one_line(capsys):
+    assert cli.main(["bench", "linear-attention", "--steps", "5"]) == 2
+    assert capsys.readouterr().err == "benchmark linear-attention takes no --steps\n"

@@ -1,11 +1,12 @@
 """Command line: ``python -m kexue list``, ``reproduce NAME [--profile quick|full] [--fresh]``,
-``data NAME...``, ``bench NAME [--steps N] [--device D]``.
+``data NAME...``, ``bench NAME [--steps N] [--device D] [--save]``.
 
 ``reproduce`` checkpoints every training it runs: interrupted (Ctrl-C, or killed) and run again, it
 resumes where it stopped and writes the record an uninterrupted run would have written."""
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import shutil
 import sys
@@ -40,12 +41,15 @@ def main(argv: list[str] | None = None) -> int:
                           "and start again (by default a run resumes from them)")
     fetch = sub.add_parser("data", help="fetch datasets into the cache")
     fetch.add_argument("names", nargs="+", choices=sorted(data.DATASETS))
-    timing = sub.add_parser("bench", help="time our training loop against a plain PyTorch one")
+    timing = sub.add_parser("bench", help="time our code against plain PyTorch doing the same work")
     timing.add_argument("name", choices=sorted(bench.BENCHMARKS))
     timing.add_argument("--steps", type=_positive_int, default=None,
                         help="timed training steps (default: the benchmark's own, e.g. 300 for "
-                             "vae-cluster, 20 for nice, 50 for gan-single-loss)")
+                             "vae-cluster, 20 for nice, 50 for gan-single-loss; linear-attention "
+                             "takes none)")
     timing.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best there is)")
+    timing.add_argument("--save", action="store_true",
+                        help="also write the result and its provenance to results/bench-NAME.json")
     args = parser.parse_args(argv)
 
     if args.command == "list":
@@ -64,11 +68,20 @@ def main(argv: list[str] | None = None) -> int:
         except (ValueError, RuntimeError) as err:  # unknown, or not on this machine
             print(err, file=sys.stderr)
             return 2
-        steps = {} if args.steps is None else {"steps": args.steps}
-        result = bench.get(args.name)(device=args.device, **steps)
-        print(json.dumps(result, indent=2))
+        run = bench.get(args.name)
+        if args.steps is not None and "steps" not in inspect.signature(run).parameters:
+            print(f"benchmark {args.name} takes no --steps", file=sys.stderr)
+            return 2
+        result = run(device=args.device, **({} if args.steps is None else {"steps": args.steps}))
+        print(json.dumps({key: value for key, value in result.items() if key != "rows"}, indent=2))
+        if "rows" in result:
+            print(bench.table(result["rows"]))
         print(f"{result.get('ratio_means', 'ours / reference')}: {result['ratio']:.2f}x on "
               f"{result['device']}")
+        if args.save:
+            path = bench.save(args.name, result, runtime.provenance(runtime.device(args.device)),
+                              experiments.results_dir())
+            print(f"wrote {path}")
         return 0
     try:
         experiments.get(args.name)

@@ -1,12 +1,16 @@
-"""Throughput benchmarks: ``python -m kexue bench NAME``.
+"""Benchmarks: ``python -m kexue bench NAME``.
 
-Each benchmark times our training loop against a plain PyTorch reference doing the same work on
-the same device in the same process, and reports steps per second for both and their ratio.
+Each benchmark times our code against a plain PyTorch reference doing the same work on the same
+device in the same process, and reports a ``ratio`` (what it means in ``ratio_means``): training
+steps per second for both, or, for ``linear-attention``, a table of ``rows`` (times and peak memory
+at growing sequence lengths).
 """
 from __future__ import annotations
 
 import importlib
+import json
 import time
+from pathlib import Path
 from typing import Callable
 
 #: name -> "module:function" returning a dict of measurements (imported only when run)
@@ -14,6 +18,7 @@ BENCHMARKS = {
     "vae-cluster": "kexue.vae.experiments.clustering:benchmark",
     "nice": "kexue.flows.experiments:benchmark",
     "gan-single-loss": "kexue.gans.experiments:benchmark",
+    "linear-attention": "kexue.sequences.attention_bench:benchmark",
 }
 
 
@@ -35,3 +40,23 @@ def steps_per_second(run: Callable[[int], None], steps: int, *, sync: Callable[[
     run(steps)
     sync()
     return steps / (time.perf_counter() - start)
+
+
+def table(rows: list[dict]) -> str:
+    """``rows`` (dicts with the same keys) as right-aligned text columns: floats to 4 significant
+    digits, None as "-"."""
+    columns = list(rows[0])
+    cells = [["-" if r[c] is None else f"{r[c]:.4g}" if isinstance(r[c], float) else str(r[c])
+              for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    return "\n".join("  ".join(x.rjust(w) for x, w in zip(line, widths)).rstrip()
+                     for line in [columns, *cells])
+
+
+def save(name: str, result: dict, provenance: dict, folder: Path) -> Path:
+    """Write ``folder/bench-NAME.json``: the benchmark's name, its result and where it ran."""
+    path = Path(folder) / f"bench-{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"benchmark": name, "result": result, "provenance": provenance},
+                               indent=2) + "\n")
+    return path

@@ -3,8 +3,13 @@ with and without the prior over the input's characters."""
 import pytest
 import torch
 
-from kexue.sequences.seq2seq import (InputPrior, TitleSeq2Seq, TitleTransformer, step_function,
-                                     teacher_forcing_loss)
+from kexue.sequences.seq2seq import (
+    InputPrior,
+    TitleSeq2Seq,
+    TitleTransformer,
+    step_function,
+    teacher_forcing_loss,
+)
 
 MODELS = {"lstm": lambda dim=16, **kw: TitleSeq2Seq(30, dim=dim, hidden=dim, **kw),
           "transformer": lambda dim=16, **kw: TitleTransformer(30, dim=dim, heads=2, feedforward=32,
@@ -85,3 +90,22 @@ def test_models_learn_to_copy_a_title_from_the_input(kind):
 def test_bad_input_is_named(kind, call, match):
     with pytest.raises(ValueError, match=match):
         call(MODELS[kind]())
+
+
+def test_the_self_terminating_head_gives_distributions_whose_stop_probability_cannot_fall():
+    torch.manual_seed(0)
+    model = TitleSeq2Seq(30, dim=16, hidden=16, head="self-terminating", epsilon=0.1).eval()
+    source, _ = batch()
+    target = torch.randint(4, 30, (2, 12))
+    log_p = model(source, target)
+    torch.testing.assert_close(log_p.exp().sum(-1), torch.ones(2, 12))
+    stop = log_p[..., 3].exp()
+    assert bool((stop[:, 1:] >= stop[:, :-1] - 1e-6).all())
+    assert bool((stop >= 1 - 0.9 ** torch.arange(1, 13)).all())
+
+
+@pytest.mark.parametrize("kw, match", [(dict(head="sparsemax"), "head must be one of"),
+                                       (dict(head="self-terminating"), "needs epsilon")])
+def test_bad_heads_are_named(kw, match):
+    with pytest.raises(ValueError, match=match):
+        TitleSeq2Seq(30, **kw)

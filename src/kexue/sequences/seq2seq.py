@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ..checks import positive_int
+from .stopping import HEADS, self_terminating_log_probs
 
 
 class InputPrior(nn.Module):
@@ -69,12 +70,20 @@ def check_tokens(tokens: torch.Tensor, name: str, vocab_size: int, max_length: i
 class TitleSeq2Seq(nn.Module):
     """The post's title generator: shared embeddings, a bidirectional LSTM encoder, an LSTM
     decoder with attention, and optionally the input prior. ``forward(source, target_in)`` gives
-    the logits ``[B, T, V]`` of ``target_in`` shifted by one (teacher forcing)."""
+    the logits ``[B, T, V]`` of ``target_in`` shifted by one (teacher forcing). With
+    ``head="self-terminating"`` (post 7500, :mod:`kexue.sequences.stopping`) they are the
+    self-terminating layer's log-probabilities, whose stop probability cannot fall along a
+    title."""
 
     def __init__(self, vocab_size: int, *, dim: int = 128, hidden: int = 128, layers: int = 2,
-                 input_prior: bool = True, pad_id: int = 0, max_source: int = 128,
-                 max_target: int = 64):
+                 input_prior: bool = True, pad_id: int = 0, eos_id: int = 3, max_source: int = 128,
+                 max_target: int = 64, head: str = "softmax", epsilon: float | None = None):
         super().__init__()
+        if head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {head!r}")
+        if head == "self-terminating" and epsilon is None:
+            raise ValueError("the self-terminating head needs epsilon in (0, 1)")
+        self.head, self.epsilon, self.eos_id = head, epsilon, eos_id
         self.vocab_size = positive_int(vocab_size, "vocab_size")
         self.pad_id, self.hidden = pad_id, positive_int(hidden, "hidden")
         self.max_source = positive_int(max_source, "max_source")
@@ -120,7 +129,11 @@ class TitleSeq2Seq(nn.Module):
         read = scores.softmax(-1) @ memory
         summary = encoded["summary"].unsqueeze(1).expand_as(states)
         logits = self.out(self.features(torch.cat([states, summary, read], -1)))
-        return self.prior(logits, encoded["chi"]) if self.prior is not None else logits
+        if self.prior is not None:
+            logits = self.prior(logits, encoded["chi"])
+        if self.head == "self-terminating":  # log-probabilities: softmax leaves them as they are
+            return self_terminating_log_probs(logits, self.eos_id, self.epsilon)
+        return logits
 
     def forward(self, source: torch.Tensor, target_in: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(source), target_in)
