@@ -120,7 +120,7 @@ experiment(
                       None),
     quick=dict(n_train=20000, n_test=2000, dim=64, batch_size=128, steps=300, every=100,
                **_COUPLETS),
-    full=dict(n_train=10 ** 7, n_test=10 ** 7, dim=128, batch_size=256, steps=12000, every=1000,
+    full=dict(n_train=10 ** 7, n_test=10 ** 7, dim=128, batch_size=256, steps=5000, every=500,
               **_COUPLETS),
     description="Post 6270's couplet robot: six gated residual 1-D convolutions over 128-dim "
                 "character embeddings label each character of a couplet's first line with the "
