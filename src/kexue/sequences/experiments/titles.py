@@ -40,13 +40,15 @@ def title_splits(config: dict) -> dict[str, list[tuple[str, str]]]:
 
 
 class TitleData:
-    """The splits encoded with one vocabulary (built on the training pairs): sources ``[N, S]``
+    """The splits encoded with one vocabulary (the ``max_vocab`` commonest characters of the
+    training pairs; rarer ones become the unknown token): sources ``[N, S]``
     and targets ``[N, T]`` (BOS, title, EOS) as padded tensors on the device."""
 
     def __init__(self, config: dict, device):
         self.splits = title_splits(config)
         train_pairs = self.splits["train"]
-        self.vocab = CharVocab.build([a + b for a, b in train_pairs], min_count=config["min_count"])
+        self.vocab = CharVocab.build([a + b for a, b in train_pairs], min_count=config["min_count"],
+                                     max_size=config["max_vocab"])
         self.tensors = {}
         for name, pairs in self.splits.items():
             source = pad_batch([self.vocab.encode(a) for a, _ in pairs], pad_id=self.vocab.pad_id,
@@ -167,7 +169,7 @@ def run_stopping(config: dict):
     return metrics, artifacts
 
 
-_TITLES = dict(max_source=64, max_title=16, min_count=2, dim=128, hidden=128, heads=4,
+_TITLES = dict(max_source=64, max_title=16, min_count=2, max_vocab=4000, dim=128, hidden=128, heads=4,
                transformer_layers=2, feedforward=512, lr=1e-3, cap=32, beam_width=4,
                length_penalty=1.0, searches=["greedy", "beam"], samples=20, seed=0)
 _VARIANTS = [{"name": "lstm + prior", "model": "lstm", "prior": True},
@@ -178,9 +180,9 @@ experiment(
     "titles-seq2seq", post=5861, metric="rouge_l",
     headline=Headline("character ROUGE-L of the post's model's titles (beam search), held-out "
                       "poems", 0.001, None),
-    quick=dict(n_train=20000, n_test=300, steps=150, every=50, batch_size=64,
+    quick=dict(n_train=5000, n_test=100, steps=60, every=20, batch_size=32,
                variants=_VARIANTS, **_TITLES),
-    full=dict(n_train=10 ** 7, n_test=2000, steps=8000, every=1000, batch_size=128,
+    full=dict(n_train=10 ** 7, n_test=1000, steps=3000, every=500, batch_size=64,
               variants=_VARIANTS, **_TITLES),
     description="Post 5861's title generator on poetry (the post's news headlines cannot be had "
                 "offline): a poem of at most 64 characters in, its title out; the LSTM encoder-"
@@ -197,9 +199,9 @@ experiment(
     "seq2seq-stopping", post=7500, metric="capped_share_softmax_greedy",
     headline=Headline("share of held-out poems whose greedy title runs to the cap, softmax "
                       "output", 0.001, None),
-    quick=dict(n_train=20000, n_test=300, steps=150, every=50, batch_size=64, epsilon=0.03,
+    quick=dict(n_train=5000, n_test=100, steps=60, every=20, batch_size=32, epsilon=0.03,
                variants=_HEADS, **_TITLES),
-    full=dict(n_train=10 ** 7, n_test=2000, steps=8000, every=1000, batch_size=128, epsilon=0.03,
+    full=dict(n_train=10 ** 7, n_test=1000, steps=3000, every=500, batch_size=64, epsilon=0.03,
               variants=_HEADS, **_TITLES),
     description="Post 7500 on the title model of post 5861: how many held-out poems get a title "
                 "that runs to the cap of 32 characters, greedy and beam, with the usual softmax "
