@@ -109,3 +109,13 @@ def test_the_self_terminating_head_gives_distributions_whose_stop_probability_ca
 def test_bad_heads_are_named(kw, match):
     with pytest.raises(ValueError, match=match):
         TitleSeq2Seq(30, **kw)
+
+
+def test_attention_weights_sum_to_one_over_the_real_source_characters():
+    torch.manual_seed(0)
+    model = TitleSeq2Seq(30, dim=16, hidden=16).eval()
+    source, target = batch()
+    weights = model.attention(source, target)
+    assert weights.shape == (2, 4, 6)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(2, 4))
+    assert bool((weights[1, :, 3:] == 0).all())  # the padding of the second poem gets none

@@ -122,11 +122,8 @@ class TitleSeq2Seq(nn.Module):
         target_in = check_tokens(target_in, "target_in", self.vocab_size, self.max_target)
         if rows is not None:
             encoded = {k: (v[rows] if v is not None else None) for k, v in encoded.items()}
-        states, _ = self.decoder(self.embed(target_in))
-        memory, mask = encoded["memory"], encoded["mask"]
-        scores = states @ memory.transpose(1, 2) / self.hidden ** 0.5
-        scores = scores.masked_fill(~mask.unsqueeze(1), float("-inf"))
-        read = scores.softmax(-1) @ memory
+        states, weights = self._attend(encoded, target_in)
+        read = weights @ encoded["memory"]
         summary = encoded["summary"].unsqueeze(1).expand_as(states)
         logits = self.out(self.features(torch.cat([states, summary, read], -1)))
         if self.prior is not None:
@@ -134,6 +131,21 @@ class TitleSeq2Seq(nn.Module):
         if self.head == "self-terminating":  # log-probabilities: softmax leaves them as they are
             return self_terminating_log_probs(logits, self.eos_id, self.epsilon)
         return logits
+
+    def _attend(self, encoded: dict, target_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The decoder states ``[B, T, H]`` and their attention weights ``[B, T, S]`` over the
+        source (scaled dot products, padding masked, softmax over the source)."""
+        states, _ = self.decoder(self.embed(target_in))
+        scores = states @ encoded["memory"].transpose(1, 2) / self.hidden ** 0.5
+        scores = scores.masked_fill(~encoded["mask"].unsqueeze(1), float("-inf"))
+        return states, scores.softmax(-1)
+
+    @torch.no_grad()
+    def attention(self, source: torch.Tensor, target_in: torch.Tensor) -> torch.Tensor:
+        """Where each step of the decoder looks: weights ``[B, T, S]`` over the source's
+        characters for each prefix of ``target_in`` (rows sum to 1 over the real characters)."""
+        target_in = check_tokens(target_in, "target_in", self.vocab_size, self.max_target)
+        return self._attend(self.encode(source), target_in)[1]
 
     def forward(self, source: torch.Tensor, target_in: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(source), target_in)

@@ -21,7 +21,7 @@ from .. import decoding, overlap
 from ..seq2seq import TitleSeq2Seq, TitleTransformer, step_function, teacher_forcing_loss
 
 __all__ = ["title_splits", "TitleData", "build_model", "train_model", "decode_titles",
-           "run_titles", "run_stopping"]
+           "attention_examples", "stop_probabilities", "run_titles", "run_stopping"]
 
 
 def title_splits(config: dict) -> dict[str, list[tuple[str, str]]]:
@@ -149,11 +149,48 @@ def _run_variants(config: dict, variants: list[dict]):
     return metrics, {"models": models, "vocab": data.vocab, "data": data}
 
 
+def _teacher_inputs(data: TitleData, titles: list[str]) -> torch.Tensor:
+    """BOS and each title's characters (no EOS), padded: the decoder's inputs that produced
+    ``titles`` and then EOS."""
+    vocab = data.vocab
+    rows = [[vocab.bos_id] + (vocab.encode(t) if t else []) for t in titles]
+    return pad_batch(rows, pad_id=vocab.pad_id, device=data.tensors["test"][0].device)[0]
+
+
+def attention_examples(model, data: TitleData, config: dict, count: int) -> list[dict]:
+    """For the first ``count`` test poems: the greedy title and the decoder's attention over the
+    poem at each step (one row per title character and one for EOS), rounded to 1e-3."""
+    source = data.tensors["test"][0][:count]
+    titles, _ = decode_titles(model, data, source, search="greedy", config=config)
+    weights = model.attention(source, _teacher_inputs(data, titles))
+    out = []
+    for i, title in enumerate(titles):
+        poem = data.splits["test"][i][0]
+        rows = weights[i, :len(title) + 1, :len(poem)]
+        out.append({"poem": poem, "title": title, "weights": rows.round(decimals=3).tolist()})
+    return out
+
+
+def stop_probabilities(model, data: TitleData, config: dict, count: int) -> list[dict]:
+    """For the first ``count`` test poems: the greedy title (up to the cap) and the model's
+    probability of EOS at each step along it, EOS's own step included."""
+    source = data.tensors["test"][0][:count]
+    titles, ended = decode_titles(model, data, source, search="greedy", config=config)
+    with torch.no_grad():
+        log_p = model(source, _teacher_inputs(data, titles)).log_softmax(-1)
+    eos = log_p[..., data.vocab.eos_id].exp()
+    return [{"title": t, "ended": bool(e), "p_eos": eos[i, :len(t) + 1].round(decimals=4).tolist()}
+            for i, (t, e) in enumerate(zip(titles, ended))]
+
+
 def run_titles(config: dict):
     """Train each of ``variants`` on the same pairs from the same seed; decode the test poems
-    greedily and by beam search; the headline is the post's model's beam-search ROUGE-L."""
+    greedily and by beam search; the headline is the post's model's beam-search ROUGE-L. Also
+    the post's model's attention over four test poems as it writes their titles."""
     metrics, artifacts = _run_variants(config, config["variants"])
     metrics["rouge_l"] = metrics["variants"]["lstm + prior"]["beam"]["rouge_l"]
+    metrics["attention"] = attention_examples(artifacts["models"]["lstm + prior"],
+                                              artifacts["data"], config, 4)
     return metrics, artifacts
 
 
@@ -166,6 +203,9 @@ def run_stopping(config: dict):
         metrics[f"capped_{search}"] = {name: v[search]["capped_share"]
                                        for name, v in metrics["variants"].items()}
     metrics["capped_share_softmax_greedy"] = metrics["capped_greedy"]["softmax"]
+    metrics["stop_probabilities"] = {
+        name: stop_probabilities(model, artifacts["data"], config, config["samples"])
+        for name, model in artifacts["models"].items()}
     return metrics, artifacts
 
 
@@ -180,7 +220,7 @@ experiment(
     "titles-seq2seq", post=5861, metric="rouge_l",
     headline=Headline("character ROUGE-L of the post's model's titles (beam search), held-out "
                       "poems", 0.001, None),
-    quick=dict(n_train=5000, n_test=100, steps=60, every=20, batch_size=32,
+    quick=dict(n_train=5000, n_test=60, steps=40, every=20, batch_size=32,
                variants=_VARIANTS, **_TITLES),
     full=dict(n_train=10 ** 7, n_test=1000, steps=3000, every=500, batch_size=64,
               variants=_VARIANTS, **_TITLES),
@@ -199,7 +239,7 @@ experiment(
     "seq2seq-stopping", post=7500, metric="capped_share_softmax_greedy",
     headline=Headline("share of held-out poems whose greedy title runs to the cap, softmax "
                       "output", 0.001, None),
-    quick=dict(n_train=5000, n_test=100, steps=60, every=20, batch_size=32, epsilon=0.03,
+    quick=dict(n_train=5000, n_test=60, steps=40, every=20, batch_size=32, epsilon=0.03,
                variants=_HEADS, **_TITLES),
     full=dict(n_train=10 ** 7, n_test=1000, steps=3000, every=500, batch_size=64, epsilon=0.03,
               variants=_HEADS, **_TITLES),
