@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
                              "takes none)")
     timing.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best there is)")
     timing.add_argument("--save", action="store_true",
-                        help="also write the result and its provenance to results/bench-NAME.json")
+                        help="also write the result and its provenance to results/bench/NAME.json")
     args = parser.parse_args(argv)
 
     if args.command == "list":

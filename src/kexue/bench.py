@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import time
 from pathlib import Path
 from typing import Callable
@@ -54,9 +55,20 @@ def table(rows: list[dict]) -> str:
 
 
 def save(name: str, result: dict, provenance: dict, folder: Path) -> Path:
-    """Write ``folder/bench-NAME.json``: the benchmark's name, its result and where it ran."""
-    path = Path(folder) / f"bench-{name}.json"
+    """Write ``folder/bench/NAME.json`` atomically: the benchmark's name, its result and where it
+    ran. Bench records sit in their own folder, apart from the experiments' ``NAME.json``."""
+    path = Path(folder) / "bench" / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"benchmark": name, "result": result, "provenance": provenance},
-                               indent=2) + "\n")
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({"benchmark": name, "result": result, "provenance": provenance},
+                              indent=2) + "\n")
+    os.replace(tmp, path)
     return path
+
+
+def load(name: str, folder: Path | None = None) -> dict | None:
+    """The saved record of benchmark ``name`` (``results/bench/NAME.json``), None if there is none."""
+    from .experiments import results_dir
+
+    path = Path(folder if folder is not None else results_dir()) / "bench" / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None

@@ -75,8 +75,11 @@ def test_the_command_line_prints_one_table_and_saves_the_record(monkeypatch, tmp
     assert header.split() == ["n", "naive_s", "chunked_s", "sdpa_s", "naive_mib", "chunked_mib",
                               "sdpa_mib", "naive/chunked", "sdpa/chunked", "skipped"]
     assert "naive / chunked causal linear attention, time at n = 20:" in out
-    assert f"wrote {tmp_path / 'bench-linear-attention.json'}" in out
-    record = json.loads((tmp_path / "bench-linear-attention.json").read_text())
+    assert f"wrote {tmp_path / 'bench' / 'linear-attention.json'}" in out
+    record = bench.load("linear-attention", tmp_path)
+    assert record == json.loads((tmp_path / "bench" / "linear-attention.json").read_text())
+    assert experiments.load_records(tmp_path) == []  # not mistaken for an experiment's record
+    assert bench.load("nice", tmp_path) is None
     assert record["benchmark"] == "linear-attention"
     assert [r["n"] for r in record["result"]["rows"]] == [8, 20]
     assert record["provenance"]["device"] == "cpu" and "git_commit" in record["provenance"]

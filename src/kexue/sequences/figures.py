@@ -1,0 +1,158 @@
+"""Figures of Part VI: chapters/part6-sequences/couplet-cnn.ipynb,
+chapters/part6-sequences/seq2seq-titles.ipynb, chapters/part6-sequences/seq2seq-stopping.ipynb and
+chapters/part6-sequences/linear-attention.ipynb. Figures that draw Chinese characters use the CJK
+font of :mod:`kexue.text.fonts`."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from ..text.fonts import use_cjk_font
+
+
+# -- couplets (chapter 1)
+def training_curves(curves: dict, *, keys: dict[str, str], ax=None, title: str | None = None):
+    """Each of ``keys`` (record key -> label) against ``curves["step"]`` on one axis."""
+    ax = ax or plt.subplots(figsize=(4.5, 3))[1]
+    for key, label in keys.items():
+        ax.plot(curves["step"], curves[key], marker="o", ms=3, label=label)
+    ax.set(xlabel="step", title=title)
+    ax.legend(fontsize=8)
+    return ax
+
+
+# -- titles (chapter 2)
+def attention_map(weights: torch.Tensor, source: str, output: str, ax=None, title: str | None = None):
+    """The decoder's attention ``weights`` ``[len(output) + 1, len(source)]`` (one row per
+    generated character and one for EOS) as a heat map, characters on the axes."""
+    use_cjk_font()
+    weights = np.asarray(weights, dtype=float)
+    rows = list(output) + ["<eos>"]
+    if weights.shape != (len(rows), len(source)):
+        raise ValueError(f"weights must be [{len(rows)}, {len(source)}] (output characters + EOS, "
+                         f"source characters), got {weights.shape}")
+    ax = ax or plt.subplots(figsize=(0.22 * len(source) + 1.5, 0.3 * len(rows) + 1))[1]
+    ax.imshow(weights, cmap="Blues", aspect="auto", vmin=0)
+    ax.set_xticks(range(len(source)), list(source), fontsize=8)
+    ax.set_yticks(range(len(rows)), rows, fontsize=9)
+    ax.tick_params(length=0)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+# -- stopping (chapter 3)
+def stop_floor(epsilons=(0.01, 0.03, 0.1), *, steps: int = 80, ax=None, title: str | None = None):
+    """The floor ``1 - (1 - ε)^(t+1)`` under the self-terminating layer's stop probability at
+    steps ``t = 0, ..., steps - 1`` for each of ``epsilons``, the line 1/2 dashed, and for each ε
+    a dot at the step ``t = L - 1`` where the floor first passes 1/2, ``L`` greedy search's bound
+    on the number of tokens (:func:`kexue.sequences.stopping.greedy_length_bound`)."""
+    from .stopping import eos_floor, greedy_length_bound
+
+    ax = ax or plt.subplots(figsize=(4.5, 3))[1]
+    t = np.arange(steps)
+    for epsilon in epsilons:
+        line = ax.plot(t, eos_floor(epsilon, steps).numpy(), label=f"ε = {epsilon:g}")[0]
+        bound = greedy_length_bound(epsilon)
+        if bound <= steps:
+            ax.plot(bound - 1, float(eos_floor(epsilon, bound)[-1]), "o", ms=5,
+                    color=line.get_color())
+            ax.annotate(f"L = {bound}", (bound - 1, 0.5), xytext=(3, -12),
+                        textcoords="offset points", fontsize=8, color=line.get_color())
+    ax.axhline(0.5, color="0.5", ls="--", lw=0.8)
+    ax.set(xlabel="step $t$", ylabel=r"$1-(1-\varepsilon)^{t+1}$", ylim=(0, 1),
+           xlim=(0, steps - 1), title=title)
+    ax.legend(fontsize=8, loc="lower right")
+    return ax
+
+
+def stop_probabilities(curves: dict[str, list], *, epsilon: float | None = None, ax=None,
+                       title: str | None = None):
+    """The stop probability ``p(eos | y_<t, x)`` at each step ``t`` along decoded outputs: for
+    each label of ``curves``, a list of 1-D sequences (one per output, ``t = 0`` first) drawn as
+    thin lines of one colour; with ``epsilon``, the self-terminating layer's floor dashed."""
+    ax = ax or plt.subplots(figsize=(4.5, 3))[1]
+    longest = 1
+    for i, (label, paths) in enumerate(curves.items()):
+        color = f"C{i}"
+        for j, path in enumerate(paths):
+            path = np.asarray(path, dtype=float)
+            if path.ndim != 1 or len(path) == 0:
+                raise ValueError(f"each path of {label!r} must be a non-empty 1-D sequence of "
+                                 f"stop probabilities, got shape {path.shape}")
+            longest = max(longest, len(path))
+            ax.plot(np.arange(len(path)), path, color=color, lw=0.8, alpha=0.6, marker=".",
+                    ms=3, label=label if j == 0 else None)
+    if epsilon is not None:
+        from .stopping import eos_floor
+
+        ax.plot(np.arange(longest), eos_floor(epsilon, longest).numpy(), "k--", lw=1,
+                label=f"floor, ε = {epsilon:g}")
+    ax.set(xlabel="step $t$", ylabel=r"$p(\mathrm{eos}\mid y_{<t},x)$", ylim=(-0.02, 1.02),
+           title=title)
+    ax.legend(fontsize=8)
+    return ax
+
+
+# -- linear attention (chapter 4)
+#: the three forms of causal attention that ``python -m kexue bench linear-attention`` times, by
+#: the keys of its rows, and how the chapter names them
+ATTENTION_FORMS = {"naive": "linear, prefix sums (naive)", "chunked": "linear, chunked (ours)",
+                   "sdpa": "softmax (PyTorch SDPA)"}
+
+
+def attention_scaling(result: dict, *, fig=None):
+    """The linear-attention benchmark's ``result`` (its ``rows``): time of a forward and backward
+    pass and peak memory against the length n, log-log, a line per form of
+    :data:`ATTENTION_FORMS` (lengths a form skipped are left out), with grey guides ∝ n (dotted)
+    and ∝ n² (dashed) under the lines."""
+    rows = result["rows"]
+    if not rows:
+        raise ValueError("the benchmark result has no rows")
+    fig = fig or plt.figure(figsize=(9, 3.4))
+    axes = fig.subplots(1, 2)
+    n = np.array([r["n"] for r in rows], dtype=float)
+    for ax, unit, label in zip(axes, ("s", "mib"), ("seconds, forward + backward", "peak MiB")):
+        lowest = np.inf
+        for key, name in ATTENTION_FORMS.items():
+            points = [(r["n"], r[f"{key}_{unit}"]) for r in rows if r[f"{key}_{unit}"] is not None]
+            if points:
+                ax.plot(*zip(*points), marker="o", ms=3, label=name)
+                lowest = min(lowest, points[0][1])
+        for power, style in ((1, ":"), (2, "--")):
+            ax.plot(n, 0.5 * lowest * (n / n[0]) ** power, ls=style, color="0.6", lw=1,
+                    label="∝ n" if power == 1 else "∝ n²")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set(xlabel="length n", ylabel=label)
+        ax.grid(alpha=0.3, which="major")
+    axes[1].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def language_model_curves(metrics: dict, *, fig=None):
+    """The ``linear-attention-lm`` record's ``metrics``: for each attention kind, the validation
+    perplexity per character (log scale) and the training loss against the step."""
+    kinds = metrics["kinds"]
+    if not kinds:
+        raise ValueError("the record holds no attention kinds")
+    fig = fig or plt.figure(figsize=(9, 3.2))
+    left, right = fig.subplots(1, 2)
+    for kind, run in kinds.items():
+        curve = run["curve"]
+        left.plot(curve["step"], curve["validation_perplexity"], marker="o", ms=3,
+                  label=f"{kind} attention")
+        loss = curve["train_loss"]
+        steps = curve["step"] if len(curve["step"]) == len(loss) else np.arange(1, len(loss) + 1)
+        right.plot(steps, loss, marker="o", ms=3, label=f"{kind} attention")
+    left.set_yscale("log")
+    left.set(xlabel="step", title="validation perplexity per character")
+    right.set(xlabel="step", title="training loss (nats per character)")
+    for ax in (left, right):
+        ax.title.set_fontsize(9)
+        ax.grid(alpha=0.3)
+    left.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
