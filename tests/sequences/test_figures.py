@@ -27,12 +27,16 @@ def drawn_characters(fig) -> str:
     return "".join(t.get_text() for t in fig.findobj(Text) if t.get_visible())
 
 
-def test_the_attention_map_draws_every_character_with_a_glyph(font):
+@pytest.mark.parametrize("axes_first", [False, True])
+def test_the_attention_map_draws_every_character_with_a_glyph(font, axes_first):
+    """Also on axes made before the CJK font was added (as a chapter's cell makes them)."""
     poem, title = "胜地当通邑，前山有故居。台高秋尽出，林断野无余。", "登卢氏台"
     weights = torch.rand(len(title) + 1, len(poem)).softmax(-1)
+    matplotlib.rcParams["font.family"] = ["sans-serif"]
+    ax = plt.subplots()[1] if axes_first else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        ax = figures.attention_map(weights, poem, title, title="注意力 attention")
+        ax = figures.attention_map(weights, poem, title, ax=ax, title="注意力 attention")
         text = drawn_characters(ax.figure)
     assert not [w for w in caught if "missing from font" in str(w.message)]
     assert set(poem + title) <= set(text)

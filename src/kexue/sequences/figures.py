@@ -27,6 +27,7 @@ def attention_map(weights: torch.Tensor, source: str, output: str, ax=None, titl
     """The decoder's attention ``weights`` ``[len(output) + 1, len(source)]`` (one row per
     generated character and one for EOS) as a heat map, characters on the axes."""
     use_cjk_font()
+    family = plt.rcParams["font.family"]  # axes made before the font was added keep the old one
     weights = np.asarray(weights, dtype=float)
     rows = list(output) + ["<eos>"]
     if weights.shape != (len(rows), len(source)):
@@ -34,11 +35,11 @@ def attention_map(weights: torch.Tensor, source: str, output: str, ax=None, titl
                          f"source characters), got {weights.shape}")
     ax = ax or plt.subplots(figsize=(0.22 * len(source) + 1.5, 0.3 * len(rows) + 1))[1]
     ax.imshow(weights, cmap="Blues", aspect="auto", vmin=0)
-    ax.set_xticks(range(len(source)), list(source), fontsize=8)
-    ax.set_yticks(range(len(rows)), rows, fontsize=9)
+    ax.set_xticks(range(len(source)), list(source), fontsize=8, fontfamily=family)
+    ax.set_yticks(range(len(rows)), rows, fontsize=9, fontfamily=family)
     ax.tick_params(length=0)
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=9, fontfamily=family)
     return ax
 
 

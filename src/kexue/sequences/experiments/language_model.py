@@ -85,8 +85,8 @@ experiment(
     headline=Headline("validation perplexity per character, linear attention", 0.1, None),
     quick=dict(n_train=5000, n_valid=300, dim=64, layers=2, batch_size=32, steps=100, every=50,
                **_LM),
-    full=dict(n_train=10 ** 7, n_valid=3000, dim=128, layers=3, batch_size=32, steps=3500,
-              every=500, **_LM),
+    full=dict(n_train=10 ** 7, n_valid=2000, dim=128, layers=3, batch_size=32, steps=2000,
+              every=250, **_LM),
     description="Post 7546's question on a real task: a character language model of Tang and "
                 "Song poems (at most 64 characters), three pre-norm Transformer blocks of width 128, trained "
                 "from the same seed with softmax attention and with causal linear attention "

@@ -222,7 +222,7 @@ experiment(
                       "poems", 0.001, None),
     quick=dict(n_train=5000, n_test=60, steps=40, every=20, batch_size=32,
                variants=_VARIANTS, **_TITLES),
-    full=dict(n_train=10 ** 7, n_test=1000, steps=3000, every=500, batch_size=64,
+    full=dict(n_train=10 ** 7, n_test=1000, steps=1500, every=250, batch_size=64,
               variants=_VARIANTS, **_TITLES),
     description="Post 5861's title generator on poetry (the post's news headlines cannot be had "
                 "offline): a poem of at most 64 characters in, its title out; the LSTM encoder-"
@@ -241,7 +241,7 @@ experiment(
                       "output", 0.001, None),
     quick=dict(n_train=5000, n_test=60, steps=40, every=20, batch_size=32, epsilon=0.03,
                variants=_HEADS, **_TITLES),
-    full=dict(n_train=10 ** 7, n_test=1000, steps=3000, every=500, batch_size=64, epsilon=0.03,
+    full=dict(n_train=10 ** 7, n_test=1000, steps=1500, every=250, batch_size=64, epsilon=0.03,
               variants=_HEADS, **_TITLES),
     description="Post 7500 on the title model of post 5861: how many held-out poems get a title "
                 "that runs to the cap of 32 characters, greedy and beam, with the usual softmax "
