@@ -67,7 +67,7 @@ def test_models_learn_to_copy_a_title_from_the_input(kind):
     torch.manual_seed(0)
     source = torch.randint(4, 30, (128, 6))
     target = torch.cat([torch.full((128, 1), 2), source[:, :2], torch.full((128, 1), 3)], 1)
-    model = MODELS[kind](dim=32, input_prior=False)
+    model = MODELS[kind](dim=32)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     for _ in range(200):
         loss, logs = teacher_forcing_loss(model, source, target)

@@ -8,7 +8,8 @@ over the title so far, sharing the encoder's character embeddings (input and out
 language). At each step the decoder state ``h_t`` attends to the encoder's outputs (scaled dot
 product, padding masked) and the output layer reads ``x_t = [h_t, c, a_t]``: the state, a summary
 ``c`` of the whole poem (the masked mean of the encoder outputs) and the attention read-out
-``a_t``; its logits ``y`` score the vocabulary.
+``a_t`` through a dense layer with a leaky ReLU (as the post's code does: a saturating ``tanh`` there
+stalled training once the prior below halves the logits); its logits ``y`` score the vocabulary.
 
 The prior. Most characters of a title occur in the text it names. With ``χ ∈ {0,1}^V`` marking the
 characters present in the input, the post adds trained vectors ``s, t ∈ R^V`` and averages
@@ -93,7 +94,7 @@ class TitleSeq2Seq(nn.Module):
                                bidirectional=True)
         self.bridge = nn.Linear(2 * hidden, hidden)
         self.decoder = nn.LSTM(dim, hidden, layers, batch_first=True)
-        self.features = nn.Sequential(nn.Linear(3 * hidden, dim), nn.Tanh())
+        self.features = nn.Sequential(nn.Linear(3 * hidden, dim), nn.LeakyReLU(0.2))
         self.out = nn.Linear(dim, vocab_size)
         self.prior = InputPrior(vocab_size) if input_prior else None
 
