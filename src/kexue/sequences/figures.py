@@ -70,9 +70,10 @@ def stop_floor(epsilons=(0.01, 0.03, 0.1), *, steps: int = 80, ax=None, title: s
 
 def stop_probabilities(curves: dict[str, list], *, epsilon: float | None = None, ax=None,
                        title: str | None = None):
-    """The stop probability ``p(eos | y_<t, x)`` at each step ``t`` along decoded outputs: for
+    """The stop probability ``e_t = p(eos | y_<=t, x)`` at each step ``t`` along outputs: for
     each label of ``curves``, a list of 1-D sequences (one per output, ``t = 0`` first) drawn as
-    thin lines of one colour; with ``epsilon``, the self-terminating layer's floor dashed."""
+    thin lines of one colour; with ``epsilon``, the self-terminating layer's floor dashed (over
+    at least two steps, so that it shows beside outputs of one step)."""
     ax = ax or plt.subplots(figsize=(4.5, 3))[1]
     longest = 1
     for i, (label, paths) in enumerate(curves.items()):
@@ -88,10 +89,12 @@ def stop_probabilities(curves: dict[str, list], *, epsilon: float | None = None,
     if epsilon is not None:
         from .stopping import eos_floor
 
-        ax.plot(np.arange(longest), eos_floor(epsilon, longest).numpy(), "k--", lw=1,
+        steps = max(longest, 2)
+        ax.plot(np.arange(steps), eos_floor(epsilon, steps).numpy(), "k--", lw=1,
                 label=f"floor, ε = {epsilon:g}")
-    ax.set(xlabel="step $t$", ylabel=r"$p(\mathrm{eos}\mid y_{<t},x)$", ylim=(-0.02, 1.02),
-           title=title)
+    ax.set(xlabel="step $t$", ylabel=r"$e_t=p(\mathrm{eos}\mid y_{\leq t},x)$",
+           ylim=(-0.02, 1.02), xlim=(-0.5, max(longest - 1, 1) + 0.5), title=title)
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.legend(fontsize=8)
     return ax
 
