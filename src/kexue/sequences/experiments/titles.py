@@ -246,5 +246,6 @@ experiment(
     description="Post 7500 on the title model of post 5861: how many held-out poems get a title "
                 "that runs to the cap of 32 characters, greedy and beam, with the usual softmax "
                 "output and with the self-terminating output (ε = 0.03, so greedy search must "
-                "stop within 23 characters), and what the change costs in ROUGE-L.",
+                "emit EOS within 23 tokens: at most 22 characters), and what the change costs in "
+                "ROUGE-L.",
 )(run_stopping)
