@@ -62,3 +62,13 @@ def test_few_title_characters_occur_in_their_poem():
     found = sum(c in poem for poem, title in train for c in title)
     assert quoted(100 * found / sum(len(t) for _, t in train), "16.0")
     assert quoted(100 * sum(t.startswith("次韵") for _, t in train) / len(train), "3.8")
+
+
+def test_the_attention_of_the_young_model_is_nearly_uniform(record):
+    """The chapter's reading of its attention figure: no step gives any character more than 1.4
+    times the uniform weight."""
+    examples = record["metrics"]["attention"]
+    assert len(examples) == 4
+    for ex in examples:
+        assert len(ex["weights"]) == len(ex["title"]) + 1
+        assert max(max(row) for row in ex["weights"]) * len(ex["poem"]) < 1.4
