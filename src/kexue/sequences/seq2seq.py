@@ -68,6 +68,13 @@ def check_tokens(tokens: torch.Tensor, name: str, vocab_size: int, max_length: i
     return tokens
 
 
+def _rows(encoded: dict, rows: torch.Tensor | None) -> dict:
+    """What :meth:`encode` gave, indexed by ``rows`` (each hypothesis its source's row)."""
+    if rows is None:
+        return encoded
+    return {k: (v[rows] if v is not None else None) for k, v in encoded.items()}
+
+
 class TitleSeq2Seq(nn.Module):
     """The post's title generator: shared embeddings, a bidirectional LSTM encoder, an LSTM
     decoder with attention, and optionally the input prior. ``forward(source, target_in)`` gives
@@ -121,8 +128,7 @@ class TitleSeq2Seq(nn.Module):
         """Logits ``[B, T, V]`` for each prefix of ``target_in``; row ``i`` reads source
         ``rows[i]`` of ``encoded`` (all rows in order where ``rows`` is None)."""
         target_in = check_tokens(target_in, "target_in", self.vocab_size, self.max_target)
-        if rows is not None:
-            encoded = {k: (v[rows] if v is not None else None) for k, v in encoded.items()}
+        encoded = _rows(encoded, rows)
         states, weights = self._attend(encoded, target_in)
         read = weights @ encoded["memory"]
         summary = encoded["summary"].unsqueeze(1).expand_as(states)
@@ -191,8 +197,7 @@ class TitleTransformer(nn.Module):
     def decode(self, encoded: dict, target_in: torch.Tensor, rows: torch.Tensor | None = None
                ) -> torch.Tensor:
         target_in = check_tokens(target_in, "target_in", self.vocab_size, self.max_target)
-        if rows is not None:
-            encoded = {k: (v[rows] if v is not None else None) for k, v in encoded.items()}
+        encoded = _rows(encoded, rows)
         length = target_in.shape[1]
         positions = torch.arange(length, device=target_in.device)
         y = self.embed(target_in) + self.target_positions(positions)

@@ -78,14 +78,11 @@ def run_couplets(config: dict):
     model = CoupletLabeller(len(vocab), dim=config["dim"], blocks=config["blocks"],
                             dropout=config["dropout"], pad_id=vocab.pad_id).to(dev)
     valid = splits["validation"]
-    valid_first, valid_second = _encode(vocab, [a for a, _ in valid], dev), None
+    valid_first = _encode(vocab, [a for a, _ in valid], dev)
     valid_second = _encode(vocab, [b for _, b in valid], dev)
 
-    def evaluate(m):
-        m.eval()
-        with torch.no_grad():
-            loss, logs = label_loss(m, valid_first, valid_second)
-        m.train()
+    def evaluate(m):  # train.Evaluate calls it in eval mode, without gradients
+        loss, logs = label_loss(m, valid_first, valid_second)
         return {"validation_loss": float(loss), "validation_accuracy": float(logs["accuracy"])}
 
     track = train.Evaluate(evaluate, every=config["every"])

@@ -77,12 +77,8 @@ def train_model(model, data: TitleData, config: dict, description: str):
     """Adam on the teacher-forcing loss for ``steps`` steps; the validation loss every ``every``."""
     valid_source, valid_target = data.tensors["validation"]
 
-    def evaluate(m):
-        m.eval()
-        with torch.no_grad():
-            loss, _ = teacher_forcing_loss(m, valid_source, valid_target)
-        m.train()
-        return {"validation_loss": float(loss)}
+    def evaluate(m):  # train.Evaluate calls it in eval mode, without gradients
+        return {"validation_loss": float(teacher_forcing_loss(m, valid_source, valid_target)[0])}
 
     track = train.Evaluate(evaluate, every=config["every"])
     trainer = train.Trainer(model, train.adam(model.parameters(), lr=config["lr"]),
@@ -107,10 +103,9 @@ def decode_titles(model, data: TitleData, sources: torch.Tensor, *, search: str,
         step = step_function(model, chunk)
         kwargs = dict(bos=vocab.bos_id, eos=vocab.eos_id, max_length=config["cap"],
                       device=chunk.device)
-        with torch.no_grad():
-            out = (decoding.greedy(step, len(chunk), **kwargs) if search == "greedy" else
-                   decoding.beam_search(step, len(chunk), beam_width=config["beam_width"],
-                                        length_penalty=config["length_penalty"], **kwargs))
+        out = (decoding.greedy(step, len(chunk), **kwargs) if search == "greedy" else
+               decoding.beam_search(step, len(chunk), beam_width=config["beam_width"],
+                                    length_penalty=config["length_penalty"], **kwargs))
         titles += [vocab.decode(ids) for ids in out.tokens]
         ended.append(out.ended.cpu())
     return titles, torch.cat(ended)
