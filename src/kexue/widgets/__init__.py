@@ -10,11 +10,15 @@
 * :class:`GeneratorExplorer` (``generator_explorer``): a GAN generator's draws, one of them moved
   coordinate by coordinate, and the walk between two; the static view runs the generator
   (convolutions included, :mod:`kexue.widgets.page_networks`) in JavaScript.
+* :class:`AttributionExplorer` (``attribution_explorer``): pick an example and an attribution
+  method and see its heat map over the pixels or shading over the characters; precomputed, painted
+  by the page.
 """
+from .attribution_explorer import AttributionExplorer
 from .flow_explorer import flow_explorer
 from .generator_explorer import GeneratorExplorer, generator_explorer
 from .latent_explorer import latent_explorer
 from .slider_figure import Slider, SliderFigure
 
-__all__ = ["Slider", "SliderFigure", "latent_explorer", "flow_explorer", "GeneratorExplorer",
+__all__ = ["AttributionExplorer", "Slider", "SliderFigure", "latent_explorer", "flow_explorer", "GeneratorExplorer",
            "generator_explorer"]
