@@ -55,8 +55,9 @@ def image_attributions(model: nn.Module, x: torch.Tensor, *, steps: int, rule: s
             "random": random_scores(x.shape, generator, x.device)}
 
 
-def _completeness(forward, x, baseline, target, attributions, gradient_times_input) -> dict:
-    """How much of ``F(x) − F(x̄)`` each of integrated gradients and gradient × input accounts for."""
+def _completeness(forward, x, baseline, target, attributions, gradient_times_input):
+    """How much of ``F(x) − F(x̄)`` each of integrated gradients and gradient × input accounts for,
+    and the changes ``F(x) − F(x̄)`` themselves."""
     with torch.no_grad():
         change = A.outputs(forward, x, target) - A.outputs(forward, baseline, target)
     gap = A.completeness_gap(forward, attributions, x, baseline, target)
@@ -64,7 +65,7 @@ def _completeness(forward, x, baseline, target, attributions, gradient_times_inp
     return {"median_abs_gap": _median(gap.abs()), "max_abs_gap": float(gap.abs().max()),
             "median_abs_change": _median(change.abs()),
             "median_share_integrated_gradients": _median((gap + change) / change),
-            "median_share_gradient_times_input": _median(share)}
+            "median_share_gradient_times_input": _median(share)}, change
 
 
 def _quadrature(forward, x, target, steps_list, rules) -> dict:
@@ -139,7 +140,8 @@ def review_attributions(model: CharCNNClassifier, tokens: torch.Tensor, *, steps
     """Per-character scores of each of :data:`METHODS` on the probability of the predicted class,
     from the baseline of zero embeddings (the padding character's): a character's integrated
     gradients and gradient × input are the sums over its embedding, its plain gradient the norm of
-    the gradient at its embedding. Also the completeness of both sums."""
+    the gradient at its embedding. Also the completeness of both sums and the changes
+    ``F(x) − F(x̄)`` they split."""
     mask = tokens != model.pad_id
     with torch.no_grad():
         embedded = model.embed(tokens)
@@ -154,9 +156,9 @@ def review_attributions(model: CharCNNClassifier, tokens: torch.Tensor, *, steps
     orders = {"integrated gradients": ig.sum(2), "gradient": grad.norm(dim=2),
               "gradient × input": times_input.sum(2),
               "random": random_scores(tokens.shape, generator, tokens.device)}
-    completeness = _completeness(probability, embedded, baseline, predicted, ig, times_input)
+    completeness, changes = _completeness(probability, embedded, baseline, predicted, ig, times_input)
     return {"orders": {k: v.masked_fill(~mask, 0) for k, v in orders.items()},
-            "completeness": completeness, "predicted": predicted}
+            "completeness": completeness, "changes": changes, "predicted": predicted}
 
 
 def _image_part(name: str, config: dict, generator: torch.Generator, explorer: dict) -> dict:
@@ -171,7 +173,7 @@ def _image_part(name: str, config: dict, generator: torch.Generator, explorer: d
             "accuracy": float((predicted == y).double().mean()),
             "completeness": _completeness(forward, x, torch.zeros_like(x), target,
                                           orders["integrated gradients"],
-                                          orders["gradient × input"]),
+                                          orders["gradient × input"])[0],
             "deletion": _deletion(model, x, y, orders, config["image_fractions"])}
     q = config["n_quadrature"]
     part["quadrature"] = _quadrature(forward, x[:q], target[:q], config["quadrature_steps"],
@@ -207,6 +209,13 @@ def _review_part(config: dict, generator: torch.Generator, explorer: dict) -> di
             "deletion": _deletion(model, tokens, labels, found["orders"],
                                   config["review_fractions"], fill=vocab.pad_id,
                                   deletable=tokens != vocab.pad_id)}
+    with torch.no_grad():  # what the model says of the baseline, a review with no characters
+        empty = model.classify(torch.zeros_like(model.embed(tokens[:1])), tokens[:1] != vocab.pad_id)
+    part["baseline_positive_probability"] = float(empty.softmax(1)[0, 1])
+    change = found["changes"]
+    part["median_change_by_prediction"] = {
+        name: _median(change[found["predicted"] == k]) for k, name in enumerate(("negative", "positive"))
+        if (found["predicted"] == k).any()}
     lengths = (tokens != vocab.pad_id).sum(1)
     short = [i for i in range(len(tokens)) if lengths[i] <= config["explorer_review_chars"]]
     picked = ([i for i in short if labels[i] == 0][:config["explorer_reviews"] // 2]
