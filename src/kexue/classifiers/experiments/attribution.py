@@ -174,7 +174,9 @@ def _image_part(name: str, config: dict, generator: torch.Generator, explorer: d
             "completeness": _completeness(forward, x, torch.zeros_like(x), target,
                                           orders["integrated gradients"],
                                           orders["gradient × input"])[0],
-            "deletion": _deletion(model, x, y, orders, config["image_fractions"])}
+            "deletion": _deletion(model, x, y, orders, config["image_fractions"]),
+            "deletion_ink": _deletion(model, x, y, orders, config["ink_fractions"],
+                                      deletable=x > 0)}
     q = config["n_quadrature"]
     part["quadrature"] = _quadrature(forward, x[:q], target[:q], config["quadrature_steps"],
                                      A.RULES)
@@ -239,7 +241,9 @@ def _review_part(config: dict, generator: torch.Generator, explorer: dict) -> di
 def run_attribution(config: dict):
     """Attributions on the reference MNIST and Fashion-MNIST classifiers (test images), on a
     smooth (GELU) MNIST classifier trained here for the quadrature comparison, and on a review
-    sentiment classifier trained here; completeness, quadrature error and deletion curves."""
+    sentiment classifier trained here; completeness, quadrature error and deletion curves (for
+    images twice: any pixel may be removed, and only the non-black ones, which a black baseline
+    cannot credit and whose removal changes nothing)."""
     runtime.seed_everything(config["seed"])
     generator = torch.Generator().manual_seed(config["seed"])
     explorer: dict[str, torch.Tensor] = {}
@@ -266,6 +270,7 @@ def run_attribution(config: dict):
 _IG = dict(datasets=["mnist", "fashion-mnist"], rule="midpoint",
            quadrature_steps=[1, 2, 4, 8, 16, 32, 64, 128, 256],
            image_fractions=[0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.15, 0.2],
+           ink_fractions=[0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5],
            review_fractions=[0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5],
            smooth_hidden=[256, 128], max_chars=160, min_count=2, review_dim=64,
            review_channels=128, review_dropout=0.3, review_lr=1e-3, review_batch=64,
@@ -286,5 +291,5 @@ experiment(
                 "explained from an all-black image or all-zero embeddings, completeness of each "
                 "quadrature rule against its number of steps (ReLU and GELU networks), and "
                 "deletion curves of integrated gradients, plain gradients, gradient × input and "
-                "a random order.",
+                "a random order (images: over all pixels, and over the non-black ones alone).",
 )(run_attribution)
