@@ -44,3 +44,29 @@ def test_explorer_from_published_tensors():
     assert explorer.examples[0]["text"] == "很好" and len(explorer.examples[1]["text"]) == width
     assert explorer.examples[1]["caption"] == "label negative, predicted positive (p = 0.60)"
     assert explorer.methods == ["integrated gradients", "gradient", "gradient × input"]
+
+
+def sweep_record(taus=(0.0, 1.0, 2.0)):
+    per_class = [[0.9 - 0.1 * k * t for k in range(3)] for t in taus]
+    return {"class_names": ["a", "b", "c"],
+            "posthoc_tau": {"taus": list(taus), "per_class_test_acc_first_seed": per_class,
+                            "test_balanced_acc": {"median": [0.8, 0.85, 0.83]},
+                            "valid_balanced_acc": {"median": [0.79, 0.84, 0.84]}},
+            "loss_tau": {"seed": 0, "taus": [0.5, 1.0], "test_balanced_acc": [0.82, 0.86]}}
+
+
+def test_imbalance_figures_draw_their_data():
+    ax = figures.class_counts([500, 50, 5], ["a", "b", "c"])
+    assert [p.get_height() for p in ax.patches] == [500, 50, 5] and ax.get_yscale() == "log"
+    ax = figures.per_class_accuracy({"cross-entropy": [0.9, 0.5], "post-hoc": [0.8, 0.7]}, ["x", "y"])
+    assert sorted(p.get_height() for p in ax.patches) == [0.5, 0.7, 0.8, 0.9]
+    d = sweep_record()
+    ax = figures.tau_sweep(d["posthoc_tau"], d["loss_tau"])
+    assert list(ax.get_lines()[0].get_ydata()) == [0.8, 0.85, 0.83]
+
+
+def test_tau_slider_has_a_frame_per_tau_and_starts_at_one():
+    slider = figures.tau_slider({"one": sweep_record(), "two": sweep_record()})
+    assert slider.sliders[0].grid == [0.0, 1.0, 2.0] and slider.sliders[0].value == 1.0
+    fig = slider.figure(tau=2.0)
+    assert "balanced accuracy 0.700" in fig.axes[0].get_title()

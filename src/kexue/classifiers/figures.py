@@ -112,3 +112,82 @@ def explorer(tensors: dict, prefix: str, *, names=None, title: str | None = None
             example["attributions"] = {m: tensors[f"{prefix}.{key}"][k] for m, key in methods.items()}
         examples.append(example)
     return AttributionExplorer(examples, list(methods), title=title)
+
+
+# -- logit adjustment (chapter 2)
+CLASSIFIER_COLOURS = {"cross-entropy": "0.55", "post-hoc": "C1", "logit-adjusted": "C3",
+                      "reweighted": "C0"}
+
+
+def class_counts(counts, names, *, ax=None, title: str | None = None):
+    """The training images of each class, on a log scale: the long tail."""
+    ax = ax or plt.subplots(figsize=(5, 2.6))[1]
+    ax.bar(range(len(counts)), counts, color="0.5")
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(counts)), names, rotation=45 if max(map(len, names)) > 2 else 0,
+                  ha="right" if max(map(len, names)) > 2 else "center", fontsize=8)
+    for k, n in enumerate(counts):
+        ax.text(k, n, f"{n:,}", ha="center", va="bottom", fontsize=7)
+    ax.set(ylabel="training images", title=title)
+    return ax
+
+
+def per_class_accuracy(per_class: dict[str, list], names, *, ax=None, title: str | None = None):
+    """Test accuracy of each class (bars grouped by class, one colour per classifier)."""
+    ax = ax or plt.subplots(figsize=(7, 2.8))[1]
+    width = 0.8 / len(per_class)
+    for k, (method, values) in enumerate(per_class.items()):
+        ax.bar(np.arange(len(values)) + (k - (len(per_class) - 1) / 2) * width, values, width,
+               label=method, color=CLASSIFIER_COLOURS.get(method))
+    ax.set_xticks(range(len(names)), names, rotation=45 if max(map(len, names)) > 2 else 0,
+                  ha="right" if max(map(len, names)) > 2 else "center", fontsize=8)
+    ax.set(ylabel="test accuracy", title=title, ylim=(0, 1.05))
+    ax.legend(fontsize=7, ncols=len(per_class), loc="lower left")
+    return ax
+
+
+def tau_sweep(posthoc: dict, loss: dict, *, ax=None, title: str | None = None):
+    """Balanced accuracy against τ: the post-hoc correction's median over seeds on the validation
+    and test sets (lines), and the logit-adjusted loss trained at each τ (first seed, dots)."""
+    ax = ax or plt.subplots(figsize=(4.5, 3))[1]
+    ax.plot(posthoc["taus"], posthoc["test_balanced_acc"]["median"], color="C1",
+            label="post-hoc, test")
+    ax.plot(posthoc["taus"], posthoc["valid_balanced_acc"]["median"], color="C1", ls="--",
+            label="post-hoc, validation")
+    ax.plot(loss["taus"], loss["test_balanced_acc"], "o", color="C3",
+            label=f"adjusted loss, test (seed {loss['seed']})")
+    ax.axvline(1.0, color="0.6", lw=0.8)
+    ax.set(xlabel=r"$\tau$", ylabel="balanced accuracy", title=title)
+    ax.legend(fontsize=7)
+    return ax
+
+
+def tau_slider(datasets: dict[str, dict]):
+    """A :class:`kexue.widgets.SliderFigure`: the per-class test accuracy of the post-hoc corrected
+    classifier (first seed) at the τ the slider picks, one panel per data set, the uncorrected
+    classifier's (τ = 0) in grey behind; precomputed over the record's τ grid."""
+    from ..widgets import Slider, SliderFigure
+
+    names = list(datasets)
+    taus = datasets[names[0]]["posthoc_tau"]["taus"]
+
+    def draw(fig, tau):
+        axes = fig.subplots(1, len(names))
+        for ax, name in zip(np.atleast_1d(axes), names):
+            sweep = datasets[name]["posthoc_tau"]
+            table = sweep["per_class_test_acc_first_seed"]
+            k = int(np.argmin(np.abs(np.asarray(sweep["taus"]) - tau)))
+            labels = datasets[name]["class_names"]
+            x = np.arange(len(labels))
+            ax.bar(x, table[0], 0.8, color="0.85", label="τ = 0")
+            ax.bar(x, table[k], 0.45, color="C1", label=f"τ = {sweep['taus'][k]:g}")
+            balanced = float(np.mean(table[k]))
+            ax.set_title(f"{name}: balanced accuracy {balanced:.3f}", fontsize=9)
+            ax.set_xticks(x, [s[:5] for s in labels], fontsize=7, rotation=45)
+            ax.set_ylim(0, 1.02)
+            ax.legend(fontsize=7, loc="lower left")
+        fig.tight_layout()
+
+    return SliderFigure(draw, [Slider("tau", values=taus, value=1.0, description="τ")],
+                        figsize=(8, 2.8), title="Per-class test accuracy after the post-hoc "
+                                                "correction, first seed")
