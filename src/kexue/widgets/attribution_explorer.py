@@ -120,8 +120,10 @@ class AttributionExplorer(TwoViews):
 
     def _select(self, css: str, labels: Sequence[str], label: str) -> str:
         options = "".join(f'<option value="{i}">{html.escape(s)}</option>' for i, s in enumerate(labels))
-        return (f'<label style="margin-right:1em">{html.escape(label)} <select class="{css}" '
-                f'aria-label="{html.escape(label)}">{options}</select></label>')
+        return (f'<label style="display:flex;flex-wrap:wrap;gap:.2em .5em;align-items:center;'
+                f'max-width:100%;margin:.2em 0">{html.escape(label)} <select class="{css}" '
+                f'aria-label="{html.escape(label)}" style="max-width:100%;min-width:0">{options}'
+                f'</select></label>')
 
     def static_html(self) -> str:
         uid = next_element_id()
