@@ -20,6 +20,7 @@ BENCHMARKS = {
     "nice": "kexue.flows.experiments:benchmark",
     "gan-single-loss": "kexue.gans.experiments:benchmark",
     "linear-attention": "kexue.sequences.attention_bench:benchmark",
+    "bert-mlm": "kexue.sequences.pretraining:benchmark",
 }
 
 

@@ -1,6 +1,6 @@
 """Figures of Part VI: chapters/part6-sequences/couplet-cnn.ipynb,
-chapters/part6-sequences/seq2seq-titles.ipynb, chapters/part6-sequences/seq2seq-stopping.ipynb and
-chapters/part6-sequences/linear-attention.ipynb. Figures that draw Chinese characters use the CJK
+chapters/part6-sequences/seq2seq-titles.ipynb, chapters/part6-sequences/seq2seq-stopping.ipynb,
+chapters/part6-sequences/linear-attention.ipynb and chapters/part6-sequences/bert-segmentation.ipynb. Figures that draw Chinese characters use the CJK
 font of :mod:`kexue.text.fonts`."""
 from __future__ import annotations
 
@@ -160,3 +160,93 @@ def language_model_curves(metrics: dict, *, fig=None):
     left.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+# -- the book's BERT and segmentation (chapter 5)
+def visibility(mask, labels, *, ax=None, title: str | None = None):
+    """A boolean attention mask ``[T, T]`` (True: the query of the row may attend to the key of the
+    column) as a grid, the tokens on both axes."""
+    use_cjk_font()
+    family = plt.rcParams["font.family"]
+    ax = ax or plt.subplots(figsize=(0.32 * len(labels) + 1.2, 0.32 * len(labels) + 1))[1]
+    ax.imshow(np.asarray(mask, dtype=float), cmap="Greys", vmin=0, vmax=1.4)
+    ax.set_xticks(range(len(labels)), labels, fontsize=8, fontfamily=family)
+    ax.set_yticks(range(len(labels)), labels, fontsize=8, fontfamily=family)
+    ax.set(xlabel="key (attended to)", ylabel="query")
+    ax.tick_params(length=0)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+def mlm_curve(curve: dict, *, fig=None):
+    """The ``bert-mlm`` record's learning curve: validation MLM accuracy and perplexity."""
+    fig = fig or plt.figure(figsize=(8, 2.8))
+    left, right = fig.subplots(1, 2)
+    left.plot(curve["step"], curve["validation_accuracy"], marker="o", ms=3)
+    right.plot(curve["step"], curve["validation_perplexity"], marker="o", ms=3)
+    right.set_yscale("log")
+    left.set(xlabel="step", title="validation MLM accuracy")
+    right.set(xlabel="step", title="validation perplexity (masked characters)")
+    for ax in (left, right):
+        ax.title.set_fontsize(9)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def impact_map(F, text: str, *, gold_ends=None, cuts=None, ax=None, title: str | None = None):
+    """An impact matrix ``F[i, j] = f(x_i, x_j)`` as a heat map with the characters on both axes;
+    gold word ends (``gold_ends``: 1 after the last character of a word) as ticks drawn bold, and
+    the cuts of a segmentation (``cuts``: positions ``i`` cut after) as dashed lines."""
+    use_cjk_font()
+    family = plt.rcParams["font.family"]
+    F = np.asarray(F, dtype=float)[:len(text), :len(text)]
+    ax = ax or plt.subplots(figsize=(4.2, 4))[1]
+    ax.imshow(F, cmap="viridis")
+    ax.set_xticks(range(len(text)), list(text), fontsize=8, fontfamily=family)
+    ax.set_yticks(range(len(text)), list(text), fontsize=8, fontfamily=family)
+    ax.tick_params(length=0)
+    for i in cuts or ():
+        ax.axvline(i + 0.5, color="w", ls="--", lw=0.8)
+        ax.axhline(i + 0.5, color="w", ls="--", lw=0.8)
+    if gold_ends is not None:
+        for i, end in enumerate(np.asarray(gold_ends)[:len(text) - 1]):
+            if end:
+                ax.plot([i + 0.5, i + 0.5], [len(text) - 0.5, len(text) + 0.3], color="C3", lw=2,
+                        clip_on=False)
+    if title:
+        ax.set_title(title, fontsize=9, fontfamily=family)
+    return ax
+
+
+def segmentation_explorer(explorer: dict):
+    """A :class:`kexue.widgets.SliderFigure` over the sentences a ``bert-segmentation`` run
+    published: each sentence's impact matrix, the BERT's cuts at the record's threshold (dashed)
+    and the gold word ends (red ticks), with both segmentations written out."""
+    from ..widgets import Slider, SliderFigure
+    from .segmentation import cut
+
+    texts = ["".join(chr(c) for c in row if c) for row in np.asarray(explorer["codepoints"])]
+    threshold = float(np.asarray(explorer["threshold"]).reshape(-1)[0])
+
+    def draw(fig, sentence):
+        k = int(sentence)
+        text, F = texts[k], np.asarray(explorer["matrices"][k], dtype=float)[:len(texts[k]), :len(texts[k])]
+        scores = (np.diagonal(F, 1) + np.diagonal(F, -1)) / 2
+        words = cut(text, scores, threshold)
+        cuts = np.cumsum([len(w) for w in words])[:-1] - 1
+        ends = np.asarray(explorer["gold_ends"][k])
+        gold, start = [], 0
+        for i in range(len(text)):
+            if i == len(text) - 1 or ends[i]:
+                gold.append(text[start:i + 1])
+                start = i + 1
+        ax = fig.subplots()
+        impact_map(F, text, gold_ends=ends, cuts=cuts, ax=ax,
+                   title="BERT: " + " / ".join(words) + "\ngold: " + " / ".join(gold))
+        fig.tight_layout()
+
+    return SliderFigure(draw, [Slider("sentence", values=list(range(len(texts))), value=0,
+                                      description="sentence")],
+                        figsize=(5.2, 5.2), title="Perturbed-masking impact of held-out sentences")
