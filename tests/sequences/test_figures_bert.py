@@ -33,7 +33,7 @@ def published(n=2, width=6):
     gold = torch.zeros(n, width, dtype=torch.int32)
     gold[0, 1] = 1
     return {"matrices": matrices, "codepoints": codes, "gold_ends": gold,
-            "threshold": torch.tensor([0.5])}
+            "threshold": torch.tensor([10.0])}  # above every score: a cut at every gap
 
 
 def test_impact_map_labels_characters_without_missing_glyphs():
@@ -48,4 +48,5 @@ def test_segmentation_explorer_has_a_frame_per_sentence():
     explorer = figures.segmentation_explorer(published())
     assert explorer.sliders[0].grid == [0.0, 1.0]
     fig = explorer.figure(sentence=0)
-    assert "gold: 北京 / 大学" in fig.axes[0].get_title()
+    assert "BERT: 北 / 京 / 大 / 学\ngold: 北京 / 大学" in fig.axes[0].get_title()
+    assert len([line for line in fig.axes[0].lines if line.get_linestyle() == "--"]) == 2 * 3

@@ -6,7 +6,7 @@ import torch
 
 from kexue.sequences import bert as B
 from kexue.sequences import pretraining as P
-from kexue.sequences.experiments.bert import BERT
+from kexue.sequences.pretraining import BERT
 
 
 def test_split_to_fit_cuts_after_clause_punctuation():

@@ -207,7 +207,7 @@ def impact_map(F, text: str, *, gold_ends=None, cuts=None, ax=None, title: str |
     ax.set_xticks(range(len(text)), list(text), fontsize=8, fontfamily=family)
     ax.set_yticks(range(len(text)), list(text), fontsize=8, fontfamily=family)
     ax.tick_params(length=0)
-    for i in cuts or ():
+    for i in (() if cuts is None else cuts):
         ax.axvline(i + 0.5, color="w", ls="--", lw=0.8)
         ax.axhline(i + 0.5, color="w", ls="--", lw=0.8)
     if gold_ends is not None:

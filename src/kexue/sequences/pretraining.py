@@ -29,8 +29,18 @@ from ..text import corpora
 from ..text.vocab import RESERVED, CharVocab, pad_batch
 from .bert import CharBert, load, mask_tokens, mlm_loss, perplexity, save
 
-__all__ = ["CLAUSE", "split_to_fit", "held_out_sentences", "pretraining_texts", "encode", "benchmark",
+__all__ = ["BERT", "CLAUSE", "split_to_fit", "held_out_sentences", "pretraining_texts", "encode", "benchmark",
            "PretrainedBert", "train_bert", "evaluate_mlm", "pretrained", "checkpoint_path"]
+
+_BERT = dict(max_length=64, seed=0, min_count=2, max_vocab=6000, dropout=0.1, lr=5e-4,
+             mask_rate=0.15)
+#: The book's BERT at each profile: tiny in the quick one (seconds), in the full one as large as
+#: this book's CPU trains in about half an hour (the record states layers, width and tokens seen).
+BERT = {"quick": dict(_BERT, n_reviews=2000, n_poems=2000, dim=64, heads=2, layers=2,
+                      batch_size=32, steps=60, warmup=20, every=30, n_track=200),
+        "full": dict(_BERT, n_reviews=10 ** 6, n_poems=60000, dim=192, heads=4, layers=4,
+                     batch_size=64, steps=4000, warmup=400, every=500, n_track=2000)}
+
 
 #: Where a long text may be cut: after any of these.
 CLAUSE = re.compile(r"(?<=[，；：、。！？])")
@@ -240,17 +250,17 @@ def _naive_batch(rows: list[list[int]], vocab: CharVocab, mask_id: int, rate: fl
     return torch.tensor(inputs), torch.tensor(targets)
 
 
-def benchmark(steps: int = 20, *, profile: str = "full", texts: int = 4000) -> dict:
+def benchmark(steps: int = 20, *, profile: str = "full", texts: int = 4000,
+              device: str | None = None) -> dict:
     """Training throughput of the MLM pretraining loop, in real tokens per second: ours (texts
     encoded and padded once, a batch cut to its longest text, masked in one vectorised pass)
     against a naive loop (each batch masked and padded character by character in Python), the
-    same model (the ``profile``'s BERT size, fresh weights) and optimiser, ``steps`` timed steps
-    after 3 warm-up steps each."""
+    same model (the ``profile``'s BERT size, fresh weights) and optimiser on ``device``, ``steps``
+    timed steps after 3 warm-up steps each."""
     from ..bench import steps_per_second
-    from .experiments.bert import BERT
 
     config = BERT[profile]
-    dev = runtime.device()
+    dev = runtime.device(device)
     corpus = pretraining_texts(dict(BERT["quick"], max_length=config["max_length"]))["train"][:texts]
     vocab = CharVocab.build(corpus, min_count=1)
     rows = [vocab.encode(t, bos=True, eos=True) for t in corpus]

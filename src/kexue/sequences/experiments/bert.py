@@ -11,19 +11,9 @@ import torch
 
 from ...experiments import Headline, Reference, experiment
 from .. import segmentation as S
-from ..pretraining import held_out_sentences, pretrained, pretraining_texts
+from ..pretraining import BERT, held_out_sentences, pretrained, pretraining_texts
 
-__all__ = ["BERT", "run_bert_mlm", "segmentation_sentences", "run_segmentation"]
-
-_BERT = dict(max_length=64, seed=0, min_count=2, max_vocab=6000, dropout=0.1, lr=5e-4,
-             mask_rate=0.15)
-#: The book's BERT at each profile: tiny in the quick one (seconds), in the full one as large as
-#: this book's CPU trains in about half an hour (the record states layers, width and tokens seen).
-BERT = {"quick": dict(_BERT, n_reviews=2000, n_poems=2000, dim=64, heads=2, layers=2,
-                      batch_size=32, steps=60, warmup=20, every=30, n_track=200),
-        "full": dict(_BERT, n_reviews=10 ** 6, n_poems=60000, dim=192, heads=4, layers=4,
-                     batch_size=64, steps=4000, warmup=400, every=500, n_track=2000)}
-
+__all__ = ["run_bert_mlm", "segmentation_sentences", "run_segmentation"]
 
 def run_bert_mlm(config: dict):
     """Pretrain (or load from the cache) the BERT of ``config``; its validation MLM accuracy and
@@ -126,6 +116,7 @@ experiment(
     reference=Reference(value="no number", metric="the post shows example segmentations only",
                         where="post 7476, section 中文分词"),
     quick=dict(_SEG, bert=BERT["quick"], n_valid=20, n_test=50),
+    publish=lambda artifacts: artifacts["explorer"],
     full=dict(_SEG, bert=BERT["full"], n_valid=300, n_test=2000),
     description="Post 7476's unsupervised segmentation with the book's BERT (bert-mlm): the "
                 "perturbed-masking impact between neighbouring characters, cut below a threshold "
