@@ -113,3 +113,34 @@ def test_bad_input_is_named():
         B.CharBert(40, dim=10, heads=3)
     with pytest.raises(ValueError, match="maskable must be a bool"):
         B.mask_tokens(torch.ones(2, 2, dtype=torch.long), torch.ones(2, 2), mask_id=3, vocab_size=4)
+
+
+def test_a_conditioned_copy_computes_exactly_the_pretrained_model_at_first():
+    """Post 7124's point: CLN's matrices start at zero, so the pretrained model is unchanged."""
+    model = small()
+    copy = B.conditioned_copy(model, conditions=2, condition_dim=8).eval()
+    tokens = torch.tensor([[5, 6, 7, 8, 0], [9, 10, 11, 12, 13]])
+    with torch.no_grad():
+        plain = model(tokens)
+        for label in (0, 1):
+            conditioned = copy(tokens, condition=torch.tensor([label, label]))
+            assert torch.equal(conditioned, plain)
+        assert torch.equal(copy(tokens), plain)  # no condition: the plain model
+        for norm in [copy.embedding_norm] + [b.output_norm for b in copy.blocks]:
+            norm.to_gain.weight.normal_()
+            norm.to_shift.weight.normal_()
+        a, b = (copy(tokens, condition=torch.tensor([k, k])) for k in (0, 1))
+    assert not torch.allclose(a, b)  # trained away from zero, the label matters
+    assert set(copy.state_dict()) - set(model.state_dict()) == {
+        k for k in copy.state_dict() if k.startswith("condition_embedding") or ".to_" in k}
+
+
+def test_conditions_are_checked():
+    copy = B.conditioned_copy(small(), conditions=2)
+    tokens = torch.tensor([[5, 6, 7]])
+    with pytest.raises(ValueError, match="condition label 2 is not one of the model's 2 conditions"):
+        copy(tokens, condition=torch.tensor([2]))
+    with pytest.raises(ValueError, match="one per sequence"):
+        copy(tokens, condition=torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="built without conditions"):
+        small()(tokens, condition=torch.tensor([0]))

@@ -14,6 +14,13 @@ the book's small one.
 and leaves 10% unchanged; the model is trained to predict the original character at the picked
 positions only.
 
+**Conditional layer normalisation** (post 7124). A model built with ``conditions=K`` embeds a
+label ``y`` (a sentiment, say) as a vector ``c`` and adds linear functions of it to the gain and
+bias of every layer normalisation of the encoder, ``LN(x) ⊙ (γ + W_γ c) + (β + W_β c)``. The
+matrices ``W`` start at zero, so a conditioned copy of a pretrained model
+(:func:`conditioned_copy`) computes exactly what the pretrained model computes until training
+moves them.
+
 **UniLM** (Dong et al., 2019). Give the source characters segment 0 and the target characters
 segment 1. With ``c`` the running sum of the segment ids, position ``i`` may attend to position
 ``j`` exactly when ``c_j <= c_i``: every position sees all source positions, source positions see
@@ -35,7 +42,7 @@ from torch.nn import functional as F
 
 from ..checks import fraction, positive_int
 
-__all__ = ["CharBert", "unilm_mask", "attention_mask", "mask_tokens", "mlm_loss",
+__all__ = ["CharBert", "ConditionalLayerNorm", "conditioned_copy", "unilm_mask", "attention_mask", "mask_tokens", "mlm_loss",
            "perplexity", "save", "load", "load_hf_state_dict", "CheckpointMismatch", "FORMAT"]
 
 #: The checkpoint format :func:`save` writes and :func:`load` reads.
@@ -71,27 +78,60 @@ def attention_mask(tokens: torch.Tensor, pad_id: int, segments: torch.Tensor | N
     return (keys | (eye & (tokens == pad_id)[:, :, None]))[:, None]
 
 
+class ConditionalLayerNorm(nn.LayerNorm):
+    """``nn.LayerNorm`` (the same ``weight`` and ``bias``), plus, where built with a
+    ``condition_dim``, ``LN₀(x) ⊙ (c W_γ) + c W_β`` for a condition vector ``c`` per example
+    (``LN₀``: normalised, without gain or bias), the two matrices zero at the start. Without a
+    condition it is exactly ``nn.LayerNorm``."""
+
+    def __init__(self, dim: int, condition_dim: int | None = None, eps: float = 1e-12):
+        super().__init__(dim, eps=eps)
+        self.to_gain = self.to_shift = None
+        if condition_dim:
+            self.to_gain = nn.Linear(condition_dim, dim, bias=False)
+            self.to_shift = nn.Linear(condition_dim, dim, bias=False)
+            self.reset_condition()
+
+    def reset_condition(self) -> None:
+        """Zero the condition's matrices: the layer computes its unconditioned output."""
+        if self.to_gain is not None:
+            nn.init.zeros_(self.to_gain.weight)
+            nn.init.zeros_(self.to_shift.weight)
+
+    def forward(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        y = super().forward(x)
+        if condition is None:
+            return y
+        if self.to_gain is None:
+            raise ValueError("this layer norm was built without a condition")
+        normalised = F.layer_norm(x, self.normalized_shape, eps=self.eps)
+        return y + normalised * self.to_gain(condition)[:, None] + self.to_shift(condition)[:, None]
+
+
 class _Block(nn.Module):
     """BERT's post-norm block: attention, add, norm; feed-forward, add, norm."""
 
-    def __init__(self, dim: int, heads: int, hidden: int, dropout: float):
+    def __init__(self, dim: int, heads: int, hidden: int, dropout: float,
+                 condition_dim: int | None = None):
         super().__init__()
         self.heads, self.dropout = heads, dropout
         self.query, self.key, self.value = (nn.Linear(dim, dim) for _ in range(3))
-        self.attention_output, self.attention_norm = nn.Linear(dim, dim), nn.LayerNorm(dim, eps=1e-12)
+        self.attention_output = nn.Linear(dim, dim)
+        self.attention_norm = ConditionalLayerNorm(dim, condition_dim)
         self.intermediate, self.output = nn.Linear(dim, hidden), nn.Linear(hidden, dim)
-        self.output_norm = nn.LayerNorm(dim, eps=1e-12)
+        self.output_norm = ConditionalLayerNorm(dim, condition_dim)
 
-    def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, mask: torch.Tensor,
+                condition: torch.Tensor | None = None) -> torch.Tensor:
         B, T, D = h.shape
         split = lambda t: t.view(B, T, self.heads, D // self.heads).transpose(1, 2)
         q, k, v = split(self.query(h)), split(self.key(h)), split(self.value(h))
         p = self.dropout if self.training else 0.0
         a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
         a = self.attention_output(a.transpose(1, 2).reshape(B, T, D))
-        h = self.attention_norm(h + F.dropout(a, p, self.training))
+        h = self.attention_norm(h + F.dropout(a, p, self.training), condition)
         f = self.output(F.gelu(self.intermediate(h)))
-        return self.output_norm(h + F.dropout(f, p, self.training))
+        return self.output_norm(h + F.dropout(f, p, self.training), condition)
 
 
 class CharBert(nn.Module):
@@ -101,7 +141,8 @@ class CharBert(nn.Module):
 
     def __init__(self, vocab_size: int, *, dim: int = 256, heads: int = 4, layers: int = 4,
                  hidden: int | None = None, max_length: int = 128, dropout: float = 0.1,
-                 pad_id: int = 0, mask_id: int | None = None):
+                 pad_id: int = 0, mask_id: int | None = None, conditions: int | None = None,
+                 condition_dim: int | None = None):
         super().__init__()
         if positive_int(dim, "dim") % positive_int(heads, "heads"):
             raise ValueError(f"dim {dim} is not a multiple of heads {heads}")
@@ -110,17 +151,26 @@ class CharBert(nn.Module):
                            max_length=positive_int(max_length, "max_length"),
                            dropout=float(dropout), pad_id=int(pad_id),
                            mask_id=vocab_size - 1 if mask_id is None else int(mask_id))
+        condition_dim = None
+        if conditions is not None:  # only then in the configuration: unconditioned ones unchanged
+            condition_dim = positive_int(condition_dim or dim, "condition_dim")
+            self.config.update(conditions=positive_int(conditions, "conditions"),
+                               condition_dim=condition_dim)
+            self.condition_embedding = nn.Embedding(conditions, condition_dim)
         self.pad_id, self.mask_id, self.max_length = pad_id, self.config["mask_id"], max_length
         self.tokens = nn.Embedding(vocab_size, dim)
         self.positions = nn.Embedding(max_length, dim)
         self.segments = nn.Embedding(2, dim)
-        self.embedding_norm = nn.LayerNorm(dim, eps=1e-12)
+        self.embedding_norm = ConditionalLayerNorm(dim, condition_dim)
         self.dropout = dropout
-        self.blocks = nn.ModuleList(_Block(dim, heads, self.config["hidden"], dropout)
+        self.blocks = nn.ModuleList(_Block(dim, heads, self.config["hidden"], dropout, condition_dim)
                                     for _ in range(layers))
         self.head_dense, self.head_norm = nn.Linear(dim, dim), nn.LayerNorm(dim, eps=1e-12)
         self.head_bias = nn.Parameter(torch.zeros(vocab_size))
         self.apply(self._init)
+        for module in self.modules():
+            if isinstance(module, ConditionalLayerNorm):
+                module.reset_condition()
 
     @staticmethod
     def _init(module):
@@ -131,7 +181,9 @@ class CharBert(nn.Module):
             nn.init.zeros_(module.bias)
 
     def forward(self, tokens: torch.Tensor, segments: torch.Tensor | None = None,
-                kind: str = "bidirectional") -> torch.Tensor:
+                kind: str = "bidirectional", condition: torch.Tensor | None = None) -> torch.Tensor:
+        """Hidden states ``[B, T, dim]``; ``condition`` (``[B]`` labels) only for a conditioned
+        model."""
         if tokens.ndim != 2 or tokens.dtype not in (torch.int32, torch.int64):
             raise ValueError(f"tokens must be [B, T] integer ids, got {tokens.dtype} "
                              f"{tuple(tokens.shape)}")
@@ -145,11 +197,28 @@ class CharBert(nn.Module):
             raise ValueError("segments must be [B, T] of 0 (source) and 1 (target), like tokens")
         positions = torch.arange(tokens.shape[1], device=tokens.device)
         h = self.tokens(tokens) + self.positions(positions) + self.segments(segments)
-        h = F.dropout(self.embedding_norm(h), self.dropout, self.training)
+        c = self._condition(condition, len(tokens))
+        h = F.dropout(self.embedding_norm(h, c), self.dropout, self.training)
         mask = attention_mask(tokens, self.pad_id, segments, kind)
         for block in self.blocks:
-            h = block(h, mask)
+            h = block(h, mask, c)
         return h
+
+    def _condition(self, labels: torch.Tensor | None, batch: int) -> torch.Tensor | None:
+        if labels is None:
+            return None
+        known = self.config.get("conditions")
+        if known is None:
+            raise ValueError("this model was built without conditions; build it with "
+                             "conditions=K (or conditioned_copy) to pass condition labels")
+        labels = torch.as_tensor(labels, device=self.tokens.weight.device)
+        if labels.dtype not in (torch.int32, torch.int64) or labels.shape != (batch,):
+            raise ValueError(f"condition must be {batch} integer labels, one per sequence")
+        bad = labels[(labels < 0) | (labels >= known)]
+        if len(bad):
+            raise ValueError(f"condition label {int(bad[0])} is not one of the model's {known} "
+                             f"conditions (0 to {known - 1})")
+        return self.condition_embedding(labels)
 
     def mlm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Logits over the vocabulary, the output layer tied to the token embeddings."""
@@ -158,6 +227,21 @@ class CharBert(nn.Module):
 
     def parameters_count(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def conditioned_copy(model: CharBert, conditions: int, condition_dim: int | None = None
+                     ) -> CharBert:
+    """A copy of ``model`` with conditional layer normalisation for ``conditions`` labels: the
+    same weights, the condition's matrices zero, so that it computes exactly what ``model`` does
+    for every label until it is trained."""
+    config = {k: v for k, v in model.config.items() if k not in ("conditions", "condition_dim")}
+    copy = CharBert(**{k: v for k, v in config.items() if k != "vocab_size"},
+                    vocab_size=config["vocab_size"], conditions=conditions,
+                    condition_dim=condition_dim)
+    missing, unexpected = copy.load_state_dict(model.state_dict(), strict=False)
+    if unexpected or any(not (k.startswith("condition_embedding") or ".to_" in k) for k in missing):
+        raise CheckpointMismatch(f"cannot copy: missing {missing}, unexpected {unexpected}")
+    return copy.to(model.tokens.weight.device).train(model.training)
 
 
 def mask_tokens(tokens: torch.Tensor, maskable: torch.Tensor, *, mask_id: int, vocab_size: int,
