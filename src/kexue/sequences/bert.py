@@ -190,11 +190,17 @@ class CharBert(nn.Module):
         if tokens.shape[1] > self.max_length:
             raise ValueError(f"a sequence of {tokens.shape[1]} positions is longer than the "
                              f"model's limit of {self.max_length}")
-        if bool((tokens < 0).any()) or bool((tokens >= self.config["vocab_size"]).any()):
-            raise ValueError(f"token ids must lie in [0, {self.config['vocab_size']})")
         segments = torch.zeros_like(tokens) if segments is None else segments
-        if segments.shape != tokens.shape or not bool(((segments == 0) | (segments == 1)).all()):
-            raise ValueError("segments must be [B, T] of 0 (source) and 1 (target), like tokens")
+        bad_segments = "segments must be [B, T] of 0 (source) and 1 (target), like tokens"
+        if segments.shape != tokens.shape:
+            raise ValueError(bad_segments)
+        bad_ids, bad_labels = torch.stack([  # both checks in one read back from the device
+            ((tokens < 0) | (tokens >= self.config["vocab_size"])).any(),
+            ((segments != 0) & (segments != 1)).any()]).tolist()
+        if bad_ids:
+            raise ValueError(f"token ids must lie in [0, {self.config['vocab_size']})")
+        if bad_labels:
+            raise ValueError(bad_segments)
         positions = torch.arange(tokens.shape[1], device=tokens.device)
         h = self.tokens(tokens) + self.positions(positions) + self.segments(segments)
         c = self._condition(condition, len(tokens))
@@ -255,13 +261,12 @@ def mask_tokens(tokens: torch.Tensor, maskable: torch.Tensor, *, mask_id: int, v
     if maskable.shape != tokens.shape or maskable.dtype != torch.bool:
         raise ValueError("maskable must be a bool tensor of the tokens' shape")
     device = tokens.device
-    u = torch.rand(tokens.shape, generator=generator, device=generator.device if generator
-                   else device).to(device)
-    picked = maskable & (u < rate)
-    action = torch.rand(tokens.shape, generator=generator, device=generator.device if generator
-                        else device).to(device)
+    drawn_on = generator.device if generator is not None else device
+    picked = maskable & (torch.rand(tokens.shape, generator=generator, device=drawn_on)
+                         .to(device) < rate)
+    action = torch.rand(tokens.shape, generator=generator, device=drawn_on).to(device)
     replace = torch.randint(random_from, vocab_size - 1, tokens.shape, generator=generator,
-                            device=generator.device if generator else device).to(device)
+                            device=drawn_on).to(device)
     replace = replace + (replace >= mask_id).long()  # never the mask id itself
     inputs = torch.where(picked & (action < 0.8), torch.full_like(tokens, mask_id), tokens)
     inputs = torch.where(picked & (action >= 0.8) & (action < 0.9), replace, inputs)

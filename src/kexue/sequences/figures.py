@@ -154,10 +154,15 @@ def language_model_curves(metrics: dict, *, fig=None):
     left.set_yscale("log")
     left.set(xlabel="step", title="validation perplexity per character")
     right.set(xlabel="step", title="training loss (nats per character)")
-    for ax in (left, right):
+    left.legend(fontsize=8)
+    return _curve_panels(fig, left, right)
+
+
+def _curve_panels(fig, *axes):
+    """The learning-curve figures' finish: small titles, a light grid, a tight layout."""
+    for ax in axes:
         ax.title.set_fontsize(9)
         ax.grid(alpha=0.3)
-    left.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -188,11 +193,7 @@ def mlm_curve(curve: dict, *, fig=None):
     right.set_yscale("log")
     left.set(xlabel="step", title="validation MLM accuracy")
     right.set(xlabel="step", title="validation perplexity (masked characters)")
-    for ax in (left, right):
-        ax.title.set_fontsize(9)
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
+    return _curve_panels(fig, left, right)
 
 
 def impact_map(F, text: str, *, gold_ends=None, cuts=None, ax=None, title: str | None = None):

@@ -206,7 +206,8 @@ class AttributionExplorer(TwoViews):
             buffer = io.BytesIO()
             Image.fromarray(rgb.astype(np.uint8)).resize(
                 (self.side * self.scale,) * 2, Image.Resampling.NEAREST).save(buffer, format="PNG")
-            cells.append(f'<img src="data:image/png;base64,{_b64(np.frombuffer(buffer.getvalue(), np.uint8))}" '
+            png = base64.b64encode(buffer.getvalue()).decode("ascii")
+            cells.append(f'<img src="data:image/png;base64,{png}" '
                          f'style="border:1px solid #ccc;margin-right:.5em">')
         return "".join(cells)
 

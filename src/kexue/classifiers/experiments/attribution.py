@@ -27,7 +27,6 @@ __all__ = ["METHODS", "image_attributions", "review_splits", "train_review_class
 
 #: The attributions compared, in the order of the chapter's tables.
 METHODS = ("integrated gradients", "gradient", "gradient × input", "random")
-_LOADERS = {"mnist": data.mnist, "fashion-mnist": data.fashion_mnist}
 
 
 def _median(values) -> float:
@@ -163,7 +162,7 @@ def review_attributions(model: CharCNNClassifier, tokens: torch.Tensor, *, steps
 
 def _image_part(name: str, config: dict, generator: torch.Generator, explorer: dict) -> dict:
     model = frechet.reference_network(name)
-    images, labels = _LOADERS[name]("test")
+    images, labels = data.load(data.DATASETS[name], "test")
     x, y = data.as_float(images[:config["n_test"]]), labels[:config["n_test"]]
     with torch.no_grad():
         predicted = model(x).argmax(1)
