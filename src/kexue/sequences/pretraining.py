@@ -124,13 +124,19 @@ def _maskable(tokens: torch.Tensor, vocab: CharVocab) -> torch.Tensor:
     return tokens > vocab.eos_id  # characters only: not padding, unknown, BOS or EOS
 
 
+def _masked_batch(tokens: torch.Tensor, vocab: CharVocab, mask_id: int, rate: float,
+                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch of padded texts cut to its longest text and masked (:func:`mask_tokens`; only
+    characters, replaced by characters)."""
+    tokens = tokens[:, :int((tokens != vocab.pad_id).sum(1).max())]
+    return mask_tokens(tokens, _maskable(tokens, vocab), mask_id=mask_id, vocab_size=mask_id + 1,
+                       rate=rate, generator=generator, random_from=vocab.eos_id + 1)
+
+
 def _loss(vocab: CharVocab, rate: float, mask_id: int):
     """The MLM loss on a batch of padded texts, masked afresh at every step (global RNG)."""
     def loss_fn(model, tokens):
-        tokens = tokens[:, :int((tokens != vocab.pad_id).sum(1).max())]
-        inputs, targets = mask_tokens(tokens, _maskable(tokens, vocab), mask_id=mask_id,
-                                      vocab_size=mask_id + 1, rate=rate, random_from=vocab.eos_id + 1)
-        return mlm_loss(model, inputs, targets)
+        return mlm_loss(model, *_masked_batch(tokens, vocab, mask_id, rate))
     return loss_fn
 
 
@@ -143,11 +149,8 @@ def evaluate_mlm(model: CharBert, vocab: CharVocab, tokens: torch.Tensor, *, rat
     g = torch.Generator(device=tokens.device).manual_seed(seed)
     loss, correct, count = 0.0, 0, 0
     for start in range(0, len(tokens), batch_size):
-        batch = tokens[start:start + batch_size]
-        batch = batch[:, :int((batch != vocab.pad_id).sum(1).max())]
-        inputs, targets = mask_tokens(batch, _maskable(batch, vocab), mask_id=model.mask_id,
-                                      vocab_size=model.mask_id + 1, rate=rate, generator=g,
-                                      random_from=vocab.eos_id + 1)
+        inputs, targets = _masked_batch(tokens[start:start + batch_size], vocab, model.mask_id,
+                                        rate, g)
         picked = targets != -100
         logits = model.mlm_logits(model(inputs)[picked])
         loss += float(torch.nn.functional.cross_entropy(logits, targets[picked], reduction="sum"))
@@ -280,11 +283,8 @@ def benchmark(steps: int = 20, *, profile: str = "full", texts: int = 4000,
             for _ in range(n):
                 pick = [rng.randrange(len(rows)) for _ in range(size)]
                 if name == "ours":
-                    batch = padded[torch.tensor(pick, device=dev)]
-                    batch = batch[:, :int((batch != vocab.pad_id).sum(1).max())]
-                    inputs, targets = mask_tokens(batch, _maskable(batch, vocab), mask_id=mask_id,
-                                                  vocab_size=mask_id + 1, rate=rate,
-                                                  random_from=vocab.eos_id + 1)
+                    inputs, targets = _masked_batch(padded[torch.tensor(pick, device=dev)], vocab,
+                                                    mask_id, rate)
                 else:
                     inputs, targets = _naive_batch([rows[i] for i in pick], vocab, mask_id, rate, rng)
                     inputs, targets = inputs.to(dev), targets.to(dev)
