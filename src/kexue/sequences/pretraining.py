@@ -29,7 +29,7 @@ from ..text import corpora
 from ..text.vocab import RESERVED, CharVocab, pad_batch
 from .bert import CharBert, load, mask_tokens, mlm_loss, perplexity, save
 
-__all__ = ["BERT", "CLAUSE", "split_to_fit", "held_out_sentences", "pretraining_texts", "encode", "benchmark",
+__all__ = ["BERT", "CLAUSE", "split_to_fit", "held_out_sentences", "review_split", "pretraining_texts", "encode", "benchmark",
            "PretrainedBert", "train_bert", "evaluate_mlm", "pretrained", "checkpoint_path"]
 
 _BERT = dict(max_length=64, seed=0, min_count=2, max_vocab=6000, dropout=0.1, lr=5e-4,
@@ -72,6 +72,21 @@ def held_out_sentences() -> list[list[tuple[str, str]]]:
     return sentences[int(0.9 * len(sentences)):]
 
 
+def _shuffled_reviews(rng: random.Random) -> list[str]:
+    texts, _ = corpora.sentiment_reviews()
+    reviews = sorted(set(texts))
+    rng.shuffle(reviews)
+    return reviews
+
+
+def review_split(config: dict) -> tuple[list[str], list[str]]:
+    """``(read, unread)``: the reviews :func:`pretraining_texts` trains the BERT of ``config`` on
+    (whole, before cutting), and the tenth it holds out, which a chapter can test on."""
+    reviews = _shuffled_reviews(random.Random(config["seed"]))[:config["n_reviews"]]
+    cut = int(0.9 * len(reviews))
+    return reviews[:cut], reviews[cut:]
+
+
 def pretraining_texts(config: dict) -> dict[str, list[str]]:
     """``{"train", "validation"}`` texts of at most ``max_length - 2`` characters (a start and an
     end token frame each): People's Daily's first nine tenths, ``n_reviews`` reviews and
@@ -83,13 +98,11 @@ def pretraining_texts(config: dict) -> dict[str, list[str]]:
     news = ["".join(w for w, _ in s) for s in sentences[:int(0.9 * len(sentences))]]
     held = {p for s in sentences[int(0.9 * len(sentences)):]
             for p in split_to_fit("".join(w for w, _ in s), limit)}
-    texts, _ = corpora.sentiment_reviews()
-    reviews = sorted(set(texts))
-    poems = [p.text for p in corpora.poems()]
     rng = random.Random(config["seed"])
-    rng.shuffle(reviews)
+    reviews = _shuffled_reviews(rng)[:config["n_reviews"]]
+    poems = [p.text for p in corpora.poems()]
     rng.shuffle(poems)
-    reviews, poems = reviews[:config["n_reviews"]], poems[:config["n_poems"]]
+    poems = poems[:config["n_poems"]]
     parts = {"train": [], "validation": []}
     for source in (news, reviews, poems):
         cut = int(0.9 * len(source))
