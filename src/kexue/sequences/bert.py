@@ -168,6 +168,8 @@ class CharBert(nn.Module):
         self.head_dense, self.head_norm = nn.Linear(dim, dim), nn.LayerNorm(dim, eps=1e-12)
         self.head_bias = nn.Parameter(torch.zeros(vocab_size))
         self.apply(self._init)
+        if conditions is not None:  # unit-scale label vectors: the zero matrices learn at once
+            nn.init.normal_(self.condition_embedding.weight)
         for module in self.modules():
             if isinstance(module, ConditionalLayerNorm):
                 module.reset_condition()

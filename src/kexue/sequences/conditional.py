@@ -128,7 +128,7 @@ def generate(model: CharBert, vocab: CharVocab, labels: list[int] | None, count:
         size = min(batch_size, n - start)
         chunk = None if labels is None else torch.tensor(labels[start:start + size], device=dev)
         decoded = decoding.sample(step_function(model, chunk, never), size, bos=vocab.bos_id,
-                                  eos=vocab.eos_id, max_length=model.max_length - 1, top_p=top_p,
+                                  eos=vocab.eos_id, max_length=model.max_length - 2, top_p=top_p,
                                   generator=generator, device=dev)
         out += [vocab.decode(t) for t in decoded.tokens]
     return out
