@@ -50,3 +50,26 @@ def test_segmentation_explorer_has_a_frame_per_sentence():
     fig = explorer.figure(sentence=0)
     assert "BERT: 北 / 京 / 大 / 学\ngold: 北京 / 大学" in fig.axes[0].get_title()
     assert len([line for line in fig.axes[0].lines if line.get_linestyle() == "--"]) == 2 * 3
+
+
+def test_judged_shares_draws_the_three_sets_per_sentiment():
+    metrics = {"real_reviews_judged_right": {"negative": 0.86, "positive": 0.84},
+               "judged_as_requested": {"negative": 0.7, "positive": 0.6},
+               "unconditioned_judged_positive": 0.45}
+    ax = figures.judged_shares(metrics)
+    heights = [round(p.get_height(), 2) for p in ax.patches]
+    assert heights == [0.86, 0.84, 0.7, 0.6, 0.55, 0.45]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["judged negative", "judged positive"]
+
+
+def test_reading_scores_draws_each_mode_by_type_and_the_post():
+    def mode(final):
+        return {"final": final, "questions": 3,
+                "by_tag": {"nr": {"final": final - 0.1, "questions": 1},
+                           "ns": {"final": final + 0.1, "questions": 2}}}
+    metrics = {"modes": {"baseline": mode(0.5), "extractive": mode(0.6), "generative": mode(0.4)}}
+    ax = figures.reading_scores(metrics, reported=0.77)
+    heights = [round(p.get_height(), 2) for p in ax.patches]
+    assert heights == [0.5, 0.4, 0.6, 0.6, 0.5, 0.7, 0.4, 0.3, 0.5]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["all (3)", "person (1)", "place (2)"]
+    assert ax.get_lines()[0].get_ydata()[0] == 0.77

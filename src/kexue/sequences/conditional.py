@@ -25,12 +25,12 @@ import copy
 import torch
 from torch.nn import functional as F
 
-from .. import runtime, train
+from .. import runtime
 from ..checks import positive_int
 from ..text.vocab import CharVocab
 from . import decoding
 from .bert import CharBert, conditioned_copy
-from .pretraining import PretrainedBert, review_split, split_to_fit
+from .pretraining import PretrainedBert, fit_with_warmup, review_split, split_to_fit
 
 __all__ = ["LABELS", "labelled_reviews", "causal_lm_loss", "fine_tune", "step_function", "generate",
            "review_nll", "train_judge", "judged_as"]
@@ -78,21 +78,16 @@ def fine_tune(bert: PretrainedBert, texts: list[str], labels: list[int] | None, 
               batch_size: int, lr: float, warmup: int, seed: int) -> CharBert:
     """A left-to-right review model fine-tuned from ``bert``: a conditioned copy (two labels)
     where ``labels`` are given, a plain copy where they are None; Adam with linear warm-up, through
-    :class:`kexue.train.Trainer` (so an interrupted run resumes)."""
+    :func:`~kexue.sequences.pretraining.fit_with_warmup` (so an interrupted run resumes)."""
     runtime.seed_everything(seed)
     dev = runtime.device()
     base = bert.model.to(dev).train()
     model = copy.deepcopy(base) if labels is None else conditioned_copy(base, len(LABELS))
     tokens = bert.encode(texts, dev)
     data = (tokens,) if labels is None else (tokens, torch.tensor(labels, device=dev))
-    optimizer = train.adam(model.parameters(), lr=lr, weight_decay=0.0)
-    schedule = train.StepScheduler(torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: min(1.0, (step + 1) / warmup)))
     what = "unconditioned" if labels is None else "conditioned (CLN)"
-    trainer = train.Trainer(model, optimizer, causal_lm_loss, data, batch_size=batch_size, seed=seed,
-                            callbacks=[schedule], log_every=max(1, steps // 10),
-                            description=f"review language model, {what}")
-    trainer.fit(steps=positive_int(steps, "steps"))
+    fit_with_warmup(model, causal_lm_loss, data, steps=steps, batch_size=batch_size, lr=lr,
+                    warmup=warmup, seed=seed, description=f"review language model, {what}")
     return model.eval()
 
 

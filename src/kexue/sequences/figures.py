@@ -1,7 +1,9 @@
 """Figures of Part VI: chapters/part6-sequences/couplet-cnn.ipynb,
 chapters/part6-sequences/seq2seq-titles.ipynb, chapters/part6-sequences/seq2seq-stopping.ipynb,
-chapters/part6-sequences/linear-attention.ipynb and chapters/part6-sequences/bert-segmentation.ipynb. Figures that draw Chinese characters use the CJK
-font of :mod:`kexue.text.fonts`."""
+chapters/part6-sequences/linear-attention.ipynb, chapters/part6-sequences/bert-segmentation.ipynb,
+chapters/part6-sequences/conditional-generation.ipynb and
+chapters/part6-sequences/reading-comprehension.ipynb. Figures that draw Chinese characters use the
+CJK font of :mod:`kexue.text.fonts`."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -9,6 +11,7 @@ import numpy as np
 import torch
 
 from ..text.fonts import use_cjk_font
+from .cloze import ENTITY_TAGS
 
 
 # -- couplets (chapter 1)
@@ -251,3 +254,50 @@ def segmentation_explorer(explorer: dict):
     return SliderFigure(draw, [Slider("sentence", values=list(range(len(texts))), value=0,
                                       description="sentence")],
                         figsize=(5.2, 5.2), title="Perturbed-masking impact of held-out sentences")
+
+
+# -- conditional generation (chapter 6)
+def judged_shares(metrics: dict, *, ax=None):
+    """The ``cln-sentiment`` record as grouped bars, one group per sentiment: the share of real
+    held-out reviews the judge reads as that sentiment, of reviews sampled with that sentiment
+    asked for, and of unconditioned samples."""
+    ax = ax or plt.subplots(figsize=(5.5, 3))[1]
+    unconditioned = metrics["unconditioned_judged_positive"]
+    bars = {"real held-out reviews": metrics["real_reviews_judged_right"],
+            "sampled, sentiment asked for (CLN)": metrics["judged_as_requested"],
+            "sampled, no sentiment asked": {"negative": 1 - unconditioned, "positive": unconditioned}}
+    x = np.arange(2)
+    for k, (label, shares) in enumerate(bars.items()):
+        values = [shares["negative"], shares["positive"]]
+        drawn = ax.bar(x + (k - 1) * 0.26, values, 0.26, label=label)
+        ax.bar_label(drawn, fmt="%.2f", fontsize=7)
+    ax.set_xticks(x, ["judged negative", "judged positive"])
+    ax.set(ylim=(0, 1.12), ylabel="share of reviews")
+    ax.legend(fontsize=7, loc="upper left", ncol=3, bbox_to_anchor=(0, -0.12))
+    return ax
+
+
+# -- reading comprehension (chapter 7)
+def reading_scores(metrics: dict, *, reported: float | None = None, ax=None):
+    """The ``rc-cloze`` record's final scores (mean of accuracy and character F1) by entity type
+    and overall, for the baseline and both decoding modes; ``reported`` (the post's final score,
+    on another task) as a dashed line."""
+    ax = ax or plt.subplots(figsize=(5.5, 3))[1]
+    names = {"baseline": "most frequent entity", "extractive": "reader, span-constrained",
+             "generative": "reader, free"}
+    tags = list(metrics["modes"]["baseline"]["by_tag"])
+    groups = ["all", *tags]
+    x = np.arange(len(groups))
+    for k, (mode, label) in enumerate(names.items()):
+        m = metrics["modes"][mode]
+        values = [m["final"]] + [m["by_tag"][t]["final"] for t in tags]
+        drawn = ax.bar(x + (k - 1) * 0.26, values, 0.26, label=label)
+        ax.bar_label(drawn, fmt="%.2f", fontsize=7)
+    if reported is not None:
+        ax.axhline(reported, color="0.3", ls="--", lw=1, label="post 7115 (SogouQA, BERT-base)")
+    counts = metrics["modes"]["baseline"]["by_tag"]
+    ax.set_xticks(x, [f"all ({metrics['modes']['baseline']['questions']})",
+                      *(f"{ENTITY_TAGS[t]} ({counts[t]['questions']})" for t in tags)])
+    ax.set(ylim=(0, 1.12), ylabel="final score")
+    ax.legend(fontsize=7, loc="upper left", ncol=2, bbox_to_anchor=(0, -0.12))
+    return ax

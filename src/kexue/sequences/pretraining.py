@@ -25,12 +25,13 @@ from pathlib import Path
 import torch
 
 from .. import data, runtime, train
+from ..checks import positive_int
 from ..text import corpora
 from ..text.vocab import RESERVED, CharVocab, pad_batch
 from .bert import CharBert, load, mask_tokens, mlm_loss, perplexity, save
 
 __all__ = ["BERT", "CLAUSE", "split_to_fit", "held_out_sentences", "review_split", "pretraining_texts", "encode", "benchmark",
-           "PretrainedBert", "train_bert", "evaluate_mlm", "pretrained", "checkpoint_path"]
+           "PretrainedBert", "fit_with_warmup", "train_bert", "evaluate_mlm", "pretrained", "checkpoint_path"]
 
 _BERT = dict(max_length=64, seed=0, min_count=2, max_vocab=6000, dropout=0.1, lr=5e-4,
              mask_rate=0.15)
@@ -180,6 +181,22 @@ def _model_config(config: dict, vocab: CharVocab) -> dict:
                 dropout=config["dropout"], pad_id=vocab.pad_id, mask_id=len(vocab))
 
 
+def fit_with_warmup(model: CharBert, loss_fn, data, *, steps: int, batch_size: int, lr: float,
+                    warmup: int, seed: int, description: str, callbacks=(),
+                    log_every: int | None = None) -> train.Trainer:
+    """Train ``model`` for ``steps`` Adam steps (no weight decay) at rate ``lr`` reached by a
+    linear warm-up over ``warmup`` steps, through :class:`kexue.train.Trainer` (so that an
+    interrupted run resumes): the pretraining and every fine-tuning of the BERT chapters."""
+    optimizer = train.adam(model.parameters(), lr=lr, weight_decay=0.0)
+    schedule = train.StepScheduler(torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min(1.0, (step + 1) / warmup)))
+    trainer = train.Trainer(model, optimizer, loss_fn, data, batch_size=batch_size, seed=seed,
+                            callbacks=[schedule, *callbacks],
+                            log_every=log_every or max(1, steps // 10), description=description)
+    trainer.fit(steps=positive_int(steps, "steps"))
+    return trainer
+
+
 def train_bert(config: dict) -> PretrainedBert:
     """Build the vocabulary (characters seen ``min_count`` times in the training texts, at most
     ``max_vocab``) and train a :class:`CharBert` for ``steps`` Adam steps (linear warm-up over
@@ -192,19 +209,14 @@ def train_bert(config: dict) -> PretrainedBert:
                             max_size=config["max_vocab"])
     tokens = {k: encode(vocab, v, config["max_length"], dev) for k, v in texts.items()}
     model = CharBert(**_model_config(config, vocab)).to(dev)
-    optimizer = train.adam(model.parameters(), lr=config["lr"], weight_decay=0.0)
-    warmup = config["warmup"]
-    schedule = train.StepScheduler(torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: min(1.0, (step + 1) / warmup)))
     track = train.Evaluate(lambda m: {f"validation_{k}": v for k, v in evaluate_mlm(
         m, vocab, tokens["validation"][:config["n_track"]]).items() if k != "masked"},
         every=config["every"])
-    trainer = train.Trainer(model, optimizer, _loss(vocab, config["mask_rate"], len(vocab)),
-                            tokens["train"], batch_size=config["batch_size"], seed=config["seed"],
-                            callbacks=[schedule, track], log_every=config["every"],
-                            description="BERT pretraining (masked language model)")
     start = time.perf_counter()
-    trainer.fit(steps=config["steps"])
+    trainer = fit_with_warmup(model, _loss(vocab, config["mask_rate"], len(vocab)), tokens["train"],
+                              **{k: config[k] for k in ("steps", "batch_size", "lr", "warmup", "seed")},
+                              callbacks=[track], log_every=config["every"],
+                              description="BERT pretraining (masked language model)")
     seconds = time.perf_counter() - start
     model.eval()
     real = (tokens["train"] != vocab.pad_id).sum(1).float().mean().item()

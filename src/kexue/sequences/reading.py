@@ -22,16 +22,18 @@ Serves chapters/part6-sequences/reading-comprehension.ipynb.
 """
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch.nn import functional as F
 
-from .. import runtime, train
+from .. import runtime
 from ..checks import positive_int
 from ..text.vocab import CharVocab
 from . import decoding
 from .bert import CharBert
 from .cloze import BLANK, ClozeItem
-from .pretraining import PretrainedBert
+from .pretraining import PretrainedBert, fit_with_warmup
 
 __all__ = ["MODES", "encode_source", "training_pairs", "batch", "seq2seq_loss", "fine_tune_reader",
            "allowed_next", "answer_questions"]
@@ -96,20 +98,14 @@ def seq2seq_loss(model: CharBert, tokens: torch.Tensor, segments: torch.Tensor, 
 def fine_tune_reader(bert: PretrainedBert, items: list[ClozeItem], *, steps: int, batch_size: int,
                      lr: float, warmup: int, seed: int) -> CharBert:
     """A copy of ``bert``'s model fine-tuned as the reader on every passage of ``items``; Adam
-    with linear warm-up through :class:`kexue.train.Trainer` (an interrupted run resumes)."""
-    import copy
+    with linear warm-up (:func:`~kexue.sequences.pretraining.fit_with_warmup`)."""
 
     runtime.seed_everything(seed)
     dev = runtime.device()
     model = copy.deepcopy(bert.model).to(dev).train()
     data = batch(bert.vocab, bert.mask_id, training_pairs(items), model.max_length, dev)
-    optimizer = train.adam(model.parameters(), lr=lr, weight_decay=0.0)
-    schedule = train.StepScheduler(torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: min(1.0, (step + 1) / warmup)))
-    trainer = train.Trainer(model, optimizer, seq2seq_loss, data, batch_size=batch_size, seed=seed,
-                            callbacks=[schedule], log_every=max(1, steps // 10),
-                            description="reading comprehension (UniLM seq2seq)")
-    trainer.fit(steps=positive_int(steps, "steps"))
+    fit_with_warmup(model, seq2seq_loss, data, steps=steps, batch_size=batch_size, lr=lr,
+                    warmup=warmup, seed=seed, description="reading comprehension (UniLM seq2seq)")
     return model.eval()
 
 
