@@ -2,14 +2,46 @@
 metrics and artifacts, its bad input, the helpers it loads data with; the benchmark's wiring
 (python -m kexue bench vae-cluster); and the NVAE's quick profile, bounded by steps, giving the
 same numbers every time."""
+import json
+
 import pytest
 import torch
 
 import kexue as kx
-from kexue import bench
+from kexue import bench, published
 from kexue.vae.experiments import bottleneck as vib_exp
 from kexue.vae.experiments import clustering as cluster_exp
+from kexue.vae.experiments import explorer
+from kexue.vae.experiments import geometry as geometry_exp
 from kexue.vae.experiments import mutual_information as mi_exp
+
+
+def _published_full_run(module, record, folder, monkeypatch):
+    """``module.full_run()`` reading back what the explorer publication keeps of ``record``'s
+    artifacts, saved in ``folder`` as if the run were a full one."""
+    assert kx.experiments.REGISTRY[record.experiment].publish is explorer.publish_explorer
+    monkeypatch.setattr(explorer, "results_dir", lambda: folder)
+    assert module.full_run() is None                     # nothing published yet: the page's own run
+    data = record.to_json()
+    data.update(profile="full",
+                published=published.save(explorer.publish_explorer(record.artifacts), folder,
+                                          record.experiment))
+    (folder / f"{record.experiment}.json").write_text(json.dumps(data))
+    return module.full_run()
+
+
+def _check_explorer_round_trip(shown, record):
+    """The published beta = 1 decoder, test codes and labels are the run's (floats via float16)."""
+    art = record.artifacts
+    assert shown["record"]["experiment"] == record.experiment and shown["record"]["profile"] == "full"
+    state = shown["decoder"].state_dict()
+    assert state.keys() == art["models"]["vae-1"].decoder.state_dict().keys()
+    for key, value in art["models"]["vae-1"].decoder.state_dict().items():
+        assert torch.equal(state[key], value.half().float()), key
+    assert torch.equal(shown["codes"], art["codes"]["vae-1"]["mean"].half().float())
+    assert shown["labels"].dtype == art["y_test"].dtype and torch.equal(shown["labels"], art["y_test"])
+    assert not shown["decoder"].training
+    kx.widgets.latent_explorer(shown["decoder"], codes=shown["codes"], labels=shown["labels"])
 
 
 # -- vib-fashion ---------------------------------------------------------------------------------
@@ -58,6 +90,12 @@ def test_experiment_reports_every_model_and_the_kl_chain(geometry_record):
     with pytest.raises(ValueError, match="kl_weights must include 1"):
         kx.experiments.run("vae-geometry-mnist", n_train=100, n_test=50, hidden=[8], epochs=1,
                            kl_weights=[0.5])
+
+
+def test_geometry_publishes_the_explorer_s_decoder_codes_and_labels(geometry_record, tmp_path,
+                                                                    monkeypatch):
+    shown = _published_full_run(geometry_exp, geometry_record, tmp_path, monkeypatch)
+    _check_explorer_round_trip(shown, geometry_record)
 
 
 # -- vae-cluster-mnist, vae-cluster-fashion and the benchmark ------------------------------------
@@ -159,3 +197,11 @@ def test_vae_information_registration_and_bad_input():
     assert exp.post == 6088 and 1.0 in exp.quick["kl_weights"]
     with pytest.raises(ValueError, match="kl_weights must include 1"):
         mi_exp.run_vae_information(dict(kl_weights=[0.5]))
+
+
+def test_vae_information_publishes_the_explorer_s_decoder_codes_and_labels(tmp_path, monkeypatch):
+    monkeypatch.setenv("KEXUE_PROFILE", "quick")
+    record = kx.experiments.run("vae-information-mnist", n_train=300, n_test=100, hidden=[16],
+                                epochs=1, kl_weights=[1.0], samples_per_blob=1)
+    shown = _published_full_run(mi_exp, record, tmp_path, monkeypatch)
+    _check_explorer_round_trip(shown, record)

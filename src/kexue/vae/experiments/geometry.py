@@ -24,8 +24,14 @@ from ..autoencoder import (
     squared_error,
     train_autoencoder,
 )
+from .explorer import explorer_run, publish_explorer
 
-__all__ = ["run_vae_geometry"]
+__all__ = ["run_vae_geometry", "full_run"]
+
+
+def full_run() -> dict | None:
+    """The committed full run as the page's explorer uses it (:func:`.explorer.explorer_run`)."""
+    return explorer_run("vae-geometry-mnist")
 
 
 def _measure(model: nn.Module, x_test: torch.Tensor, config: dict, kl_weight: float | None
@@ -63,7 +69,7 @@ def _measure(model: nn.Module, x_test: torch.Tensor, config: dict, kl_weight: fl
                kl_weights=[0.1, 1.0, 4.0], n_samples=2000, n_evidence=10, grid_n=41, seed=0),
     full=dict(n_train=60000, n_test=10000, hidden=[512, 256], epochs=30, batch_size=100, lr=1e-3,
               kl_weights=[0.1, 1.0, 4.0], n_samples=10000, n_evidence=200, grid_n=61, seed=0),
-    metric="prior_to_aggregate_kl",
+    metric="prior_to_aggregate_kl", publish=publish_explorer,
     headline=Headline("KL, prior to aggregate posterior (nats)", 0.01, None),
     description="MNIST with a 2-D latent: an autoencoder and VAEs with KL weights beta (1 is the "
                 "post's objective ||x - D(mu + sigma eps)||^2 + KL). Test reconstruction error and "

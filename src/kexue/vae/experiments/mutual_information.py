@@ -25,8 +25,14 @@ from ..infomax import (
 )
 from ..mutual_information import dv_bound
 from ..vae_information import information_terms
+from .explorer import explorer_run, publish_explorer
 
-__all__ = ["run_vae_information", "run_infomax"]
+__all__ = ["run_vae_information", "run_infomax", "full_run"]
+
+
+def full_run() -> dict | None:
+    """The committed full run as the page's explorer uses it (:func:`.explorer.explorer_run`)."""
+    return explorer_run("vae-information-mnist")
 
 
 @experiment(
@@ -35,7 +41,7 @@ __all__ = ["run_vae_information", "run_infomax"]
                kl_weights=[0.25, 1.0, 4.0], samples_per_blob=2, seed=0),
     full=dict(n_train=60000, n_test=10000, hidden=[512, 256], epochs=10, batch_size=100, lr=1e-3,
               kl_weights=[0.25, 1.0, 4.0], samples_per_blob=4, seed=0),
-    metric="mutual_information",
+    metric="mutual_information", publish=publish_explorer,
     headline=Headline("mutual information I(x; z) (nats)", 0.01, None),
     description="MNIST VAEs with a 2-D latent and KL weights beta (1 is ||x - D(z)||^2 + KL): on "
                 "the test images, the KL term E_x KL(p(z|x) || N(0, I)) (closed form) beside its "
