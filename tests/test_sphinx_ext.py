@@ -137,7 +137,8 @@ def test_widget_state_is_dropped_and_nothing_else():
 
 
 def test_notebook_kernels_start_quiet_and_answer(tmp_path):
-    """The build's kernels start with their log at errors only (no warning per kernel start), and
+    """The build's kernels start with their log at critical errors only (no warning per kernel
+    start, no error line when the build interrupts a kernel to shut it down), and
     a notebook still executes through jupyter-cache, the way the build runs it."""
     import nbformat
     from jupyter_cache.executors.utils import single_nb_execution
