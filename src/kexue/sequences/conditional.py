@@ -30,7 +30,7 @@ from ..checks import positive_int
 from ..text.vocab import CharVocab
 from . import decoding
 from .bert import CharBert, conditioned_copy
-from .pretraining import PretrainedBert, fit_with_warmup, review_split, split_to_fit
+from .pretraining import PretrainedBert, cut_to_longest, fit_with_warmup, review_split, split_to_fit
 
 __all__ = ["LABELS", "labelled_reviews", "causal_lm_loss", "fine_tune", "step_function", "generate",
            "review_nll", "train_judge", "judged_as"]
@@ -65,7 +65,7 @@ def _segments(tokens: torch.Tensor) -> torch.Tensor:
 def causal_lm_loss(model: CharBert, tokens: torch.Tensor, labels: torch.Tensor | None = None):
     """Mean ``-log p(x_t | x_<t, y)`` over the real characters and EOS of a padded batch (BOS
     first), the batch cut to its longest text: a loss function for :mod:`kexue.train`."""
-    tokens = tokens[:, :int((tokens != model.pad_id).sum(1).max())]
+    (tokens,) = cut_to_longest(tokens, model.pad_id)
     hidden = model(tokens, _segments(tokens), kind="unilm", condition=labels)[:, :-1]
     targets = tokens[:, 1:]
     real = targets != model.pad_id

@@ -30,7 +30,7 @@ from ..text import corpora
 from ..text.vocab import RESERVED, CharVocab, pad_batch
 from .bert import CharBert, load, mask_tokens, mlm_loss, perplexity, save
 
-__all__ = ["BERT", "CLAUSE", "split_to_fit", "held_out_sentences", "review_split", "pretraining_texts", "encode", "benchmark",
+__all__ = ["BERT", "CLAUSE", "split_to_fit", "held_out_sentences", "review_split", "pretraining_texts", "encode", "cut_to_longest", "benchmark",
            "PretrainedBert", "fit_with_warmup", "train_bert", "evaluate_mlm", "pretrained", "checkpoint_path"]
 
 _BERT = dict(max_length=64, seed=0, min_count=2, max_vocab=6000, dropout=0.1, lr=5e-4,
@@ -119,6 +119,14 @@ def encode(vocab: CharVocab, texts: list[str], max_length: int, device=None) -> 
                      device=device, max_length=max_length)[0]
 
 
+def cut_to_longest(tokens: torch.Tensor, pad_id: int, *aligned: torch.Tensor
+                   ) -> tuple[torch.Tensor, ...]:
+    """``tokens`` (padded ``[N, T]``) and the ``aligned`` tensors of its shape, cut to the length
+    of its longest text: a batch's padding columns cost work and change nothing."""
+    width = int((tokens != pad_id).sum(1).max())
+    return tuple(t[:, :width] for t in (tokens, *aligned))
+
+
 class PretrainedBert:
     """A pretrained :class:`~kexue.sequences.bert.CharBert`, its vocabulary (``[MASK]`` is the id
     after the vocabulary's last) and what its training measured."""
@@ -142,7 +150,7 @@ def _masked_batch(tokens: torch.Tensor, vocab: CharVocab, mask_id: int, rate: fl
                   generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """A batch of padded texts cut to its longest text and masked (:func:`mask_tokens`; only
     characters, replaced by characters)."""
-    tokens = tokens[:, :int((tokens != vocab.pad_id).sum(1).max())]
+    (tokens,) = cut_to_longest(tokens, vocab.pad_id)
     return mask_tokens(tokens, _maskable(tokens, vocab), mask_id=mask_id, vocab_size=mask_id + 1,
                        rate=rate, generator=generator, random_from=vocab.eos_id + 1)
 

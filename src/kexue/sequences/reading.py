@@ -29,11 +29,11 @@ from torch.nn import functional as F
 
 from .. import runtime
 from ..checks import positive_int
-from ..text.vocab import CharVocab
+from ..text.vocab import CharVocab, pad_batch
 from . import decoding
 from .bert import CharBert
 from .cloze import BLANK, ClozeItem
-from .pretraining import PretrainedBert, fit_with_warmup
+from .pretraining import PretrainedBert, cut_to_longest, fit_with_warmup
 
 __all__ = ["MODES", "encode_source", "training_pairs", "batch", "seq2seq_loss", "fine_tune_reader",
            "allowed_next", "answer_questions"]
@@ -78,17 +78,14 @@ def batch(vocab: CharVocab, mask_id: int, pairs: list[tuple[str, str, str]], lim
         rows.append(source + target)
         segs.append([0] * len(source) + [1] * len(target))
         labs.append([-100] * (len(source) - 1) + target + [-100])
-    width = max(map(len, rows))
-    pad = lambda r, v: r + [v] * (width - len(r))
-    as_tensor = lambda rs, v: torch.tensor([pad(r, v) for r in rs], device=device)
-    return as_tensor(rows, vocab.pad_id), as_tensor(segs, 0), as_tensor(labs, -100)
+    return tuple(pad_batch(r, pad_id=v, device=device)[0]
+                 for r, v in ((rows, vocab.pad_id), (segs, 0), (labs, -100)))
 
 
 def seq2seq_loss(model: CharBert, tokens: torch.Tensor, segments: torch.Tensor, labels: torch.Tensor):
     """Cross-entropy of the answer tokens (and their ``[SEP]``) given the source and the answer so
     far, through the UniLM mask: a loss function for :mod:`kexue.train`."""
-    width = int((tokens != model.pad_id).sum(1).max())
-    tokens, segments, labels = tokens[:, :width], segments[:, :width], labels[:, :width]
+    tokens, segments, labels = cut_to_longest(tokens, model.pad_id, segments, labels)
     picked = labels != -100
     logits = model.mlm_logits(model(tokens, segments, kind="unilm")[picked])
     targets = labels[picked]
@@ -99,7 +96,6 @@ def fine_tune_reader(bert: PretrainedBert, items: list[ClozeItem], *, steps: int
                      lr: float, warmup: int, seed: int) -> CharBert:
     """A copy of ``bert``'s model fine-tuned as the reader on every passage of ``items``; Adam
     with linear warm-up (:func:`~kexue.sequences.pretraining.fit_with_warmup`)."""
-
     runtime.seed_everything(seed)
     dev = runtime.device()
     model = copy.deepcopy(bert.model).to(dev).train()
@@ -128,9 +124,9 @@ def _next_probs(model: CharBert, sources: list[list[int]], prefixes: list[list[i
     """``[N, V]`` next-token probabilities after ``source + prefix`` (the prefix as target)."""
     dev = model.tokens.weight.device
     rows = [s + p for s, p in zip(sources, prefixes)]
-    width = max(map(len, rows))
-    tokens = torch.tensor([r + [model.pad_id] * (width - len(r)) for r in rows], device=dev)
-    segments = torch.tensor([[0] * len(s) + [1] * (width - len(s)) for s in sources], device=dev)
+    tokens = pad_batch(rows, pad_id=model.pad_id, device=dev)[0]
+    segments = pad_batch([[0] * len(s) + [1] * len(p) for s, p in zip(sources, prefixes)],
+                         pad_id=1, device=dev)[0]  # the prefix and its padding: target
     last = torch.tensor([len(r) - 1 for r in rows], device=dev)
     hidden = model(tokens, segments, kind="unilm")[torch.arange(len(rows), device=dev), last]
     return model.mlm_logits(hidden).float().softmax(-1)
