@@ -60,6 +60,33 @@ def test_experiment_reports_every_beta_and_sigma(vib_record):
         kx.experiments.run("vib-fashion", "quick", **dict(vib_record.config, headline_beta=0.0))
 
 
+def test_full_run_reads_back_what_a_full_run_publishes(vib_record, tmp_path, monkeypatch):
+    assert kx.experiments.REGISTRY["vib-fashion"].publish is vib_exp._publish
+    monkeypatch.setattr(vib_exp, "results_dir", lambda: tmp_path)
+    assert vib_exp.full_run() is None                   # nothing published: the page's own run
+    data = vib_record.to_json()
+    data.update(profile="full",
+                published=published.save(vib_exp._publish(vib_record.artifacts), tmp_path,
+                                         "vib-fashion"))
+    (tmp_path / "vib-fashion.json").write_text(json.dumps(data))
+    shown, a, m = vib_exp.full_run(), vib_record.artifacts, vib_record.metrics
+    assert shown["record"]["profile"] == "full"
+    assert (shown["betas"], shown["sigmas"], shown["acc"]) == (m["betas"], m["sigmas"], m["acc"])
+    assert torch.equal(shown["predictions"], a["predictions"]) and torch.equal(shown["y_eval"],
+                                                                                a["y_eval"])
+    assert shown["predictions"].shape == (3, 2, vib_exp.EXPLORER_IMAGES)
+    assert torch.allclose(shown["x_eval"], a["x_eval"], atol=1e-3)      # float16 on the way
+    assert shown["kl"][0] is None and torch.allclose(shown["kl"][2], a["kl"][2].float(), rtol=1e-3)
+    for run, kept in zip(a["rows"], shown["rows"]):
+        assert [r["epoch"] for r in kept] == pytest.approx([r["epoch"] for r in run], rel=1e-3)
+        assert [r["ce"] for r in kept] == pytest.approx([r["ce"] for r in run], rel=1e-3)
+    assert all(r["kl"] == 0 for r in shown["rows"][0])                  # no bottleneck, no KL
+    widget = kx.vae.figures.bottleneck.explore_noise(shown, n_images=4)
+    assert "σ = 0.5" in widget.figure(sigma=0.5).axes[0].get_title()
+    with pytest.raises(ValueError, match="n_images must be at most the 8 images"):
+        kx.vae.figures.bottleneck.explore_noise(shown, n_images=9)
+
+
 def test_validation_images_are_held_out_from_training():
     x, y, x_val, y_val = vib_exp._fashion(300, 100, 500, 0, "cpu")
     assert x.shape == (300, 784) and x_val.shape == (100, 784) and y_val.shape == (100,)

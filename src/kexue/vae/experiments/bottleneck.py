@@ -1,6 +1,7 @@
 """The experiment ``vib-fashion`` of the variational information bottleneck: Fashion-MNIST
 classifiers with and without the bottleneck (:mod:`kexue.vae.bottleneck`), their accuracy clean
-and under input noise, and the KL that bounds ``I(x; z)``.
+and under input noise, and the KL that bounds ``I(x; z)``. A full run publishes what the page draws (the first seed's KL
+per dimension, training curves and noisy-image predictions), so that the page shows the full run.
 
 Serves chapters/part3-vae/information-bottleneck.ipynb (post 6181).
 """
@@ -10,12 +11,51 @@ import statistics
 
 import torch
 
-from ... import data, runtime
+from ... import data, published, runtime
 from ...checks import non_negative
-from ...experiments import Headline, Reference, experiment
+from ...experiments import Headline, Reference, experiment, results_dir
 from ..bottleneck import kl_per_dimension, noisy_accuracy, train_classifier
 
-__all__ = ["run_vib_fashion"]
+__all__ = ["run_vib_fashion", "full_run"]
+
+#: how many evaluation images the page's noise explorer shows, and a run keeps predictions for
+EXPLORER_IMAGES = 8
+
+
+def _predictions(models, x: torch.Tensor, noise: torch.Tensor, sigmas) -> torch.Tensor:
+    """``[model, sigma, image]``: each model's predicted class of ``x + sigma * noise``."""
+    with torch.no_grad():
+        return torch.stack([torch.stack([m.eval()(x + s * noise).argmax(1) for s in sigmas])
+                            for m in models])
+
+
+def _publish(artifacts: dict) -> dict:
+    """The first seed's KL per dimension (``beta > 0``), training curves (the cross-entropy, and
+    the KL, 0 where ``beta = 0``, per logged step) and the explorer's images, noise, classes and
+    predictions."""
+    rows = artifacts["rows"]
+    return {"kl": torch.stack([k for k in artifacts["kl"] if k is not None]),
+            "epoch": torch.tensor([r["epoch"] for r in rows[0]]),
+            "ce": torch.tensor([[r["ce"] for r in run] for run in rows]),
+            "kl_curve": torch.tensor([[r.get("kl", 0.0) for r in run] for run in rows]),
+            **{k: artifacts[k] for k in ("x_eval", "y_eval", "noise", "predictions")}}
+
+
+def full_run() -> dict | None:
+    """The committed full run in the form the page's figures take (as a run's artifacts, without
+    the models), or None where no full record publishes one."""
+    found = published.load("vib-fashion", results_dir())
+    if found is None:
+        return None
+    record, t = found
+    m = record["metrics"]
+    positive = iter(t["kl"])
+    epochs = t["epoch"].tolist()
+    rows = [[{"epoch": e, "ce": c, "kl": k} for e, c, k in zip(epochs, ce, kl)]
+            for ce, kl in zip(t["ce"].tolist(), t["kl_curve"].tolist())]
+    return {"record": record, "betas": m["betas"], "sigmas": m["sigmas"], "acc": m["acc"],
+            "kl": [None if b == 0 else next(positive) for b in m["betas"]], "rows": rows,
+            **{k: t[k] for k in ("x_eval", "y_eval", "noise", "predictions")}}
 
 
 def _fashion(n_train: int, n_eval: int, validation: int, seed: int, device):
@@ -53,6 +93,7 @@ def _fashion(n_train: int, n_eval: int, validation: int, seed: int, device):
                 "headline is the clean accuracy at headline_beta = 0.1, the weight of the post's "
                 "own code.",
     post=6181,
+    publish=_publish,
     reference=Reference(value="89%+ with VIB, 88%+ without",
                         metric="validation accuracy on IMDB (a text CNN; not Fashion-MNIST)",
                         where="post 6181, section 结果观察与实现 (results and "
@@ -62,7 +103,8 @@ def run_vib_fashion(config: dict):
     """For every seed, one classifier per ``beta`` (``beta = 0``: no bottleneck) on its own random
     ``n_train`` training images; accuracies (%) on the evaluation images, clean and with noise of
     each ``sigma`` (one noise draw per seed, shared by all models). Artifacts: the first seed's
-    models, training histories, KL per latent dimension and evaluation data."""
+    models, training histories and KL per latent dimension, and its first
+    :data:`EXPLORER_IMAGES` evaluation images, their noise and every model's predictions."""
     dev = runtime.device()
     betas = [non_negative(b, "beta") for b in config["betas"]]
     if config["headline_beta"] not in betas or config["headline_beta"] == 0:
@@ -89,7 +131,11 @@ def run_vib_fashion(config: dict):
                     first["kl"].append(kl)
             per_seed.append(rows)
             if n == 0:
-                first.update(x_eval=x_eval.cpu(), y_eval=y_eval.cpu(), noise=noise.cpu())
+                shown = slice(0, EXPLORER_IMAGES)
+                first.update(x_eval=x_eval[shown].cpu(), y_eval=y_eval[shown].cpu(),
+                             noise=noise[shown].cpu(),
+                             predictions=_predictions(first["models"], x_eval[shown].cpu(),
+                                                      noise[shown].cpu(), config["sigmas"]))
     n_seeds = len(per_seed)
     acc = [[statistics.fmean(per_seed[s][i]["acc"][j] for s in range(n_seeds))
             for j in range(len(config["sigmas"]))] for i in range(len(betas))]
@@ -110,5 +156,5 @@ def run_vib_fashion(config: dict):
     }
     artifacts = {"betas": betas, "sigmas": list(config["sigmas"]), "acc": acc,
                  "models": first["models"], "rows": first["rows"], "kl": first["kl"],
-                 "x_eval": first["x_eval"], "y_eval": first["y_eval"], "noise": first["noise"]}
+                 **{k: first[k] for k in ("x_eval", "y_eval", "noise", "predictions")}}
     return metrics, artifacts

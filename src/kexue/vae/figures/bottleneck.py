@@ -6,8 +6,6 @@ Serves chapters/part3-vae/information-bottleneck.ipynb (post 6181).
 """
 from __future__ import annotations
 
-import torch
-
 from ... import data
 from ...checks import positive_int
 
@@ -88,18 +86,19 @@ def plot_training(artifacts: dict, fig) -> None:
 
 def explore_noise(artifacts: dict, n_images: int = 8):
     """A slider over the noise ``sigma``: the first evaluation images with that noise, and under
-    them what each model predicts (green: right, red: wrong), with its accuracy at that
-    ``sigma``."""
+    them what each model predicts (green: right, red: wrong; the run's ``predictions``), with its
+    accuracy at that ``sigma``."""
     from ... import viz, widgets
 
     betas, sigmas = artifacts["betas"], artifacts["sigmas"]
     n_images = positive_int(n_images, "n_images")
+    if n_images > len(artifacts["y_eval"]):
+        raise ValueError(f"n_images must be at most the {len(artifacts['y_eval'])} images the run "
+                         f"kept predictions for, got {n_images}")
     x = artifacts["x_eval"][:n_images]
     y = artifacts["y_eval"][:n_images]
     noise = artifacts["noise"][:n_images]
-    with torch.no_grad():
-        predictions = [[m.eval()(x + s * noise).argmax(1) for s in sigmas]
-                       for m in artifacts["models"]]
+    predictions = artifacts["predictions"][:, :, :n_images]
     pad, row_height = 6, 12
     width = n_images * (28 + pad) - pad
 
