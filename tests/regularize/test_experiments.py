@@ -1,11 +1,14 @@
 """Tiny runs of the regularisation chapters' experiments (kexue.regularize.experiments):
 ``lipschitz-mnist`` (and the figures drawn from its record) and ``vat-mnist-100``."""
+import json
+
 import pytest
 import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from kexue import experiments
+from kexue import experiments, published
+from kexue.regularize import experiments as regularize_experiments
 from kexue.regularize import figures
 
 
@@ -50,3 +53,27 @@ def test_vat_mnist_100_runs_small_and_can_hold_out_validation():
     assert all(0 <= a <= 100 for a in m["vat_acc_per_seed"] + m["baseline_acc_per_seed"])
     assert m["test_acc_vat"] == m["vat_acc_per_seed"][0]
     assert isinstance(record.artifacts["vat_model"], nn.Module)
+
+
+def test_vat_full_run_reads_back_what_a_full_run_publishes(tmp_path, monkeypatch):
+    record = experiments.run("vat-mnist-100", "quick", steps=10, baseline_steps=10,
+                             n_unlabelled=300, n_eval=300, widths=[784, 32, 10])
+    assert experiments.REGISTRY["vat-mnist-100"].publish is regularize_experiments._publish_vat
+    monkeypatch.setattr(regularize_experiments, "results_dir", lambda: tmp_path)
+    assert regularize_experiments.vat_full_run() is None    # nothing published: the page's run
+    data = record.to_json()
+    data.update(profile="full", published=published.save(
+        regularize_experiments._publish_vat(record.artifacts), tmp_path, "vat-mnist-100"))
+    (tmp_path / "vat-mnist-100.json").write_text(json.dumps(data))
+    shown, art = regularize_experiments.vat_full_run(), record.artifacts
+    assert shown["record"]["profile"] == "full"
+    for rows in ("baseline_rows", "vat_rows"):
+        assert [r["step"] for r in shown[rows]] == [r["step"] for r in art[rows]]
+        assert [r["ce"] for r in shown[rows]] == pytest.approx([r["ce"] for r in art[rows]],
+                                                               rel=2e-3)
+    assert set(shown["vat_rows"][0]) == {"step", "ce", "vat", "entropy"}
+    frames, kept = art["explorer"], shown["explorer"]
+    assert kept["names"] == frames["names"] == ["VAT", "labels only"]
+    assert torch.equal(kept["y"], frames["y"]) and len(kept["y"]) == 3
+    assert torch.allclose(kept["probabilities"], frames["probabilities"], atol=1e-3)
+    assert figures.explore_perturbation(kept).png(epsilon=2.0, image=2)[:4] == b"\x89PNG"

@@ -5,7 +5,8 @@ seeds, metrics) and the helpers only they use.
   normalisation and with a gradient penalty, their Lipschitz constants bracketed and their accuracy
   under noise measured. Serves chapters/part2-optimisation/lipschitz-constraints.ipynb (post 6051).
 * ``vat-mnist-100``: semi-supervised MNIST with 100 labels, a labels-only baseline against virtual
-  adversarial training. Serves chapters/part2-optimisation/noise-and-adversarial-training.ipynb
+  adversarial training; a full run publishes its first seed's training curves and the perturbation
+  explorer's frames for the page. Serves chapters/part2-optimisation/noise-and-adversarial-training.ipynb
   (post 7466).
 """
 from __future__ import annotations
@@ -19,9 +20,9 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .. import classifier, data, runtime, train
+from .. import classifier, data, published, runtime, train
 from ..checks import positive_int
-from ..experiments import Headline, Reference, experiment
+from ..experiments import Headline, Reference, experiment, results_dir
 from ..gradients import (
     SpectralNorm,
     converge_spectral_norms,
@@ -35,7 +36,13 @@ from ..gradients import (
     random_projection,
 )
 from .lipschitz import certified_radius, mlp, noise_accuracy
-from .semi_supervised import accuracy, split_labelled, top_confusions, train_model
+from .semi_supervised import (
+    accuracy,
+    perturbation_frames,
+    split_labelled,
+    top_confusions,
+    train_model,
+)
 
 
 # -- lipschitz-mnist: Lipschitz-constrained classifiers on MNIST --------------------------------
@@ -267,6 +274,45 @@ def run_seed(config: dict, seed: int) -> dict:
             "x_eval": x_eval, "y_eval": y_eval}
 
 
+#: the perturbation explorer: its first test images, its steps ``eps`` (L2, pixels in [0, 1]) and
+#: its models, in the order of the frames' first axis
+EXPLORER_IMAGES, EXPLORER_EPSILONS = 3, (0.0, 1.0, 2.0, 3.0, 4.0, 6.0)
+EXPLORER_MODELS = ("VAT", "labels only")
+#: the logged training curves a full run publishes: (rows, key) -> published name
+_CURVES = {("baseline_rows", "step"): "baseline_step", ("baseline_rows", "ce"): "baseline_ce",
+           ("vat_rows", "step"): "vat_step", ("vat_rows", "ce"): "vat_ce",
+           ("vat_rows", "vat"): "vat_kl", ("vat_rows", "entropy"): "vat_entropy"}
+
+
+def _publish_vat(artifacts: dict) -> dict:
+    """The first seed's training curves and the explorer's frames (without the model names)."""
+    curves = {name: torch.tensor([r[key] for r in artifacts[rows]])
+              for (rows, key), name in _CURVES.items()
+              if all(key in r for r in artifacts[rows])}  # no entropy without EntMin
+    frames = {k: v for k, v in artifacts["explorer"].items() if k != "names"}
+    return {**curves, **{f"explorer.{k}": v for k, v in frames.items()}}
+
+
+def vat_full_run() -> dict | None:
+    """The committed full run as the page draws it: ``{"record", "baseline_rows", "vat_rows",
+    "explorer"}`` (rows as a run logs them, the frames of
+    :func:`~kexue.regularize.semi_supervised.perturbation_frames`), or None."""
+    found = published.load("vat-mnist-100", results_dir())
+    if found is None:
+        return None
+    record, t = found
+    shown = {"record": record, "baseline_rows": [], "vat_rows": []}
+    for rows in ("baseline_rows", "vat_rows"):
+        columns = {key: t[name].tolist() for (r, key), name in _CURVES.items()
+                   if r == rows and name in t}
+        shown[rows] = [dict(zip(columns, values)) for values in zip(*columns.values())]
+        for row in shown[rows]:
+            row["step"] = int(row["step"])
+    shown["explorer"] = {"names": list(EXPLORER_MODELS),
+                         **published.state_dict(t, "explorer")}
+    return shown
+
+
 PAPER_ACCURACY = 98.64  # Miyato et al. 2018, VAT on MNIST with 100 labels: 1.36% test error
 
 
@@ -289,6 +335,7 @@ PAPER_ACCURACY = 98.64  # Miyato et al. 2018, VAT on MNIST with 100 labels: 1.36
                 "iterations) plus entropy minimisation on the unlabelled images; test accuracy (%) "
                 "per seed and the median. Hyper-parameters chosen on a validation split.",
     post=7466,
+    publish=_publish_vat,
     reference=Reference(value=PAPER_ACCURACY, metric="test accuracy (%), VAT, MNIST, 100 labels",
                         where="Miyato et al. 2018 (arXiv:1704.03976), the VAT paper post 7466 "
                               "follows: 1.36% test error"),
@@ -315,4 +362,8 @@ def run_vat_mnist_100(config: dict):
     first = runs[0]
     artifacts = {key: first[key] for key in ("vat_model", "baseline_model", "vat_rows",
                                               "baseline_rows", "x_eval", "y_eval")}
+    shown = slice(0, EXPLORER_IMAGES)
+    artifacts["explorer"] = perturbation_frames(
+        dict(zip(EXPLORER_MODELS, (first["vat_model"], first["baseline_model"]))),
+        first["x_eval"][shown], first["y_eval"][shown], EXPLORER_EPSILONS)
     return metrics, artifacts

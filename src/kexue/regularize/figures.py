@@ -13,9 +13,9 @@ import torch
 from matplotlib.ticker import NullFormatter
 
 from .. import viz, widgets
+from ..checks import positive_int
 from .lipschitz import matrix_with_singular_values, optimal_critic_1d, power_iteration_errors
 from .noise import fitted_order
-from .semi_supervised import perturbed
 
 
 # -- lipschitz-constraints -----------------------------------------------------------------------
@@ -192,32 +192,33 @@ def plot_training(artifacts: dict, fig) -> None:
     fig.tight_layout()
 
 
-def explore_perturbation(artifacts: dict, n_images: int = 3, epsilons=None):
+def explore_perturbation(frames: dict, n_images: int | None = None):
     """A slider over ``eps`` and the test image: the image pushed along its virtual adversarial
-    direction (for the VAT model and for the baseline, each along its own), and both predictions."""
-    epsilons = list(epsilons if epsilons is not None else [0.0, 1.0, 2.0, 3.0, 4.0, 6.0])
-    x = artifacts["x_eval"][:n_images].cpu()
-    y = artifacts["y_eval"][:n_images].cpu()
-    models = {"VAT": artifacts["vat_model"].cpu(), "labels only": artifacts["baseline_model"].cpu()}
-    directions = {name: perturbed(m, x, 1.0)[0] for name, m in models.items()}
+    direction (for each model along its own), and every model's predicted probabilities there, from
+    the frames of :func:`~kexue.regularize.semi_supervised.perturbation_frames`."""
+    available = len(frames["y"])
+    n_images = available if n_images is None else positive_int(n_images, "n_images")
+    if n_images > available:
+        raise ValueError(f"n_images must be at most the {available} images the frames hold, "
+                         f"got {n_images}")
+    epsilons = frames["epsilons"].tolist()
+    names, x, y = frames["names"], frames["x"], frames["y"]
 
     def draw(fig, epsilon, image):
-        i = int(round(image))
-        pictures, probs = [], {}
-        for name, model in models.items():
-            xe = x[i:i + 1] + epsilon * directions[name][i:i + 1]
-            model.eval()
-            with torch.no_grad():
-                probs[name] = torch.softmax(model(xe), dim=1)[0]
-            pictures += [xe.view(28, 28).clamp(0, 1), torch.zeros(28, 4)]
+        i, e = int(round(image)), epsilons.index(epsilon)
+        pictures = []
+        for d in frames["directions"]:
+            pictures += [(x[i] + epsilon * d[i]).view(28, 28).clamp(0, 1), torch.zeros(28, 4)]
         ax = fig.add_subplot(1, 2, 1)
         ax.imshow(torch.cat(pictures[:-1], dim=1).numpy(), cmap="gray_r", vmin=0, vmax=1)
         ax.set_axis_off()
-        ax.set_title(f"x + {epsilon:g} d   (left: VAT, right: labels only)", fontsize=9)
+        ax.set_title(f"x + {epsilon:g} d   (left to right: {', '.join(names)})", fontsize=9)
         bar = fig.add_subplot(1, 2, 2)
-        for k, (name, p) in enumerate(probs.items()):
-            bar.bar(torch.arange(10) + (k - 0.5) * 0.4, p.numpy(), width=0.4, color=f"C{k}",
-                    label=f"{name}: {int(p.argmax())} ({float(p.max()):.2f})")
+        width = 0.8 / len(names)
+        for k, name in enumerate(names):
+            p = frames["probabilities"][k, e, i]
+            bar.bar(torch.arange(10) + (k - (len(names) - 1) / 2) * width, p.numpy(), width=width,
+                    color=f"C{k}", label=f"{name}: {int(p.argmax())} ({float(p.max()):.2f})")
         bar.axvline(int(y[i]), color="C2", lw=6, alpha=0.25, label=f"true class {int(y[i])}")
         bar.set(ylim=(0, 1.05), xticks=range(10), xlabel="class", ylabel="probability")
         bar.legend(fontsize=7, loc="upper left")

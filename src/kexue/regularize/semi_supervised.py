@@ -172,3 +172,25 @@ def perturbed(model: nn.Module, x: torch.Tensor, epsilon: float, *, iterations: 
         probs = torch.softmax(model(x + epsilon * d), dim=1)
     model.train(was_training)
     return d, probs
+
+
+def perturbation_frames(models: dict[str, nn.Module], x: torch.Tensor, y: torch.Tensor,
+                        epsilons) -> dict:
+    """What the page's perturbation explorer draws, computed once: for each named model, each
+    image's virtual adversarial direction ``d`` (:func:`perturbed`) and the class probabilities at
+    ``x + eps d`` for every ``eps`` (``probabilities[model, eps, image]``)."""
+    epsilons = [real_number(e, "epsilon") for e in epsilons]
+    x, y = x.detach().cpu(), y.detach().cpu()
+    directions, probabilities = [], []
+    for model in models.values():
+        model = model.cpu()
+        d = perturbed(model, x, 0.0)[0]
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            probabilities.append(torch.stack([torch.softmax(model(x + e * d), dim=1)
+                                              for e in epsilons]))
+        directions.append(d)
+        model.train(was_training)
+    return {"names": list(models), "x": x, "y": y, "epsilons": torch.tensor(epsilons),
+            "directions": torch.stack(directions), "probabilities": torch.stack(probabilities)}
