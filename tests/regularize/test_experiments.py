@@ -71,7 +71,7 @@ def test_vat_full_run_reads_back_what_a_full_run_publishes(tmp_path, monkeypatch
         assert [r["step"] for r in shown[rows]] == [r["step"] for r in art[rows]]
         assert [r["ce"] for r in shown[rows]] == pytest.approx([r["ce"] for r in art[rows]],
                                                                rel=2e-3)
-    assert set(shown["vat_rows"][0]) == {"step", "ce", "vat", "entropy"}
+    assert set(shown["vat_rows"][0]) == {"step", "ce", "acc", "vat", "entropy"}
     frames, kept = art["explorer"], shown["explorer"]
     assert kept["names"] == frames["names"] == ["VAT", "labels only"]
     assert torch.equal(kept["y"], frames["y"]) and len(kept["y"]) == 3

@@ -280,7 +280,8 @@ EXPLORER_IMAGES, EXPLORER_EPSILONS = 3, (0.0, 1.0, 2.0, 3.0, 4.0, 6.0)
 EXPLORER_MODELS = ("VAT", "labels only")
 #: the logged training curves a full run publishes: (rows, key) -> published name
 _CURVES = {("baseline_rows", "step"): "baseline_step", ("baseline_rows", "ce"): "baseline_ce",
-           ("vat_rows", "step"): "vat_step", ("vat_rows", "ce"): "vat_ce",
+           ("baseline_rows", "acc"): "baseline_acc", ("vat_rows", "step"): "vat_step",
+           ("vat_rows", "ce"): "vat_ce", ("vat_rows", "acc"): "vat_acc",
            ("vat_rows", "vat"): "vat_kl", ("vat_rows", "entropy"): "vat_entropy"}
 
 
