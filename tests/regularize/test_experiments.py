@@ -12,7 +12,7 @@ from kexue.regularize import experiments as regularize_experiments
 from kexue.regularize import figures
 
 
-def test_lipschitz_mnist_tiny_run():
+def test_lipschitz_mnist_tiny_run(tmp_path, monkeypatch):
     record = experiments.run("lipschitz-mnist", "quick", n_train=512, n_test=200, epochs=1,
                              hidden=16, n_jacobian=100, sigmas=[0.0, 0.5, 1.0])
     m = record.metrics
@@ -40,6 +40,27 @@ def test_lipschitz_mnist_tiny_run():
     assert len(fig.axes) == 2
     widget = figures.explore_noise(m, record.artifacts)
     assert widget.png(sigma=1.0)[:4] == b"\x89PNG"
+    examples = record.artifacts["examples"]
+    with torch.no_grad():  # the explorer's predictions are each model's on x + sigma z
+        model = record.artifacts["models"]["plain"]
+        noisy = examples["x"] + 0.5 * examples["z"]
+        assert torch.equal(examples["predictions"]["plain"][1], model(noisy).argmax(1))
+    # what a full run publishes reads back as the explorer takes it
+    assert experiments.REGISTRY["lipschitz-mnist"].publish is regularize_experiments._publish_lipschitz
+    monkeypatch.setattr(regularize_experiments, "results_dir", lambda: tmp_path)
+    assert regularize_experiments.lipschitz_full_run() is None
+    data = record.to_json()
+    data.update(profile="full", published=published.save(
+        regularize_experiments._publish_lipschitz(record.artifacts), tmp_path, "lipschitz-mnist"))
+    (tmp_path / "lipschitz-mnist.json").write_text(json.dumps(data))
+    shown = regularize_experiments.lipschitz_full_run()
+    kept = shown["artifacts"]["examples"]
+    assert list(kept["predictions"]) == list(m["models"]) and shown["artifacts"]["sigmas"] == m["sigmas"]
+    for name, p in examples["predictions"].items():
+        assert torch.equal(kept["predictions"][name], p)
+    assert torch.allclose(kept["z"], examples["z"], atol=2e-3) and torch.equal(kept["labels"],
+                                                                                examples["labels"])
+    assert figures.explore_noise(shown["metrics"], shown["artifacts"]).png(sigma=0.5)[:4] == b"\x89PNG"
 
 
 def test_vat_mnist_100_runs_small_and_can_hold_out_validation():

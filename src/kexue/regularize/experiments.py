@@ -3,7 +3,7 @@ seeds, metrics) and the helpers only they use.
 
 * ``lipschitz-mnist``: ReLU MLPs on MNIST without a constraint, with weight decay, with spectral
   normalisation and with a gradient penalty, their Lipschitz constants bracketed and their accuracy
-  under noise measured. Serves chapters/part2-optimisation/lipschitz-constraints.ipynb (post 6051).
+  under noise measured; a full run publishes the noise explorer's images and predictions. Serves chapters/part2-optimisation/lipschitz-constraints.ipynb (post 6051).
 * ``vat-mnist-100``: semi-supervised MNIST with 100 labels, a labels-only baseline against virtual
   adversarial training; a full run publishes its first seed's training curves and the perturbation
   explorer's frames for the page. Serves chapters/part2-optimisation/noise-and-adversarial-training.ipynb
@@ -135,6 +135,37 @@ def measure(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, sigmas, n_jac
     }
 
 
+def _noisy_examples(models: dict, x: torch.Tensor, y: torch.Tensor, sigmas, seed: int) -> dict:
+    """A few test images ``x``, one noise draw ``z`` (the explorer shows ``x + sigma z`` at every
+    level), and every model's predicted labels on them (``predictions[name][level, image]``)."""
+    z = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed + 2))
+    with torch.no_grad():
+        predictions = {name: torch.stack([m(x + s * z).argmax(1) for s in sigmas])
+                       for name, m in models.items()}
+    return {"x": x, "z": z, "labels": y, "predictions": predictions}
+
+
+def _publish_lipschitz(artifacts: dict) -> dict:
+    """The noise explorer's images, noise, labels and every model's predictions."""
+    examples = artifacts["examples"]
+    return {**{k: examples[k] for k in ("x", "z", "labels")},
+            **{f"predictions.{name}": p for name, p in examples["predictions"].items()}}
+
+
+def lipschitz_full_run() -> dict | None:
+    """The committed full run as the page's noise explorer takes it: ``{"record", "metrics",
+    "artifacts"}`` (the artifacts holding ``sigmas`` and ``examples``), or None."""
+    found = published.load("lipschitz-mnist", results_dir())
+    if found is None:
+        return None
+    record, t = found
+    predictions = published.state_dict(t, "predictions")
+    examples = {**{k: t[k] for k in ("x", "z", "labels")},
+                "predictions": {name: predictions[name] for name in record["metrics"]["models"]}}
+    return {"record": record, "metrics": record["metrics"],
+            "artifacts": {"sigmas": record["metrics"]["sigmas"], "examples": examples}}
+
+
 @experiment(
     "lipschitz-mnist",
     quick=dict(n_train=4000, n_test=2000, epochs=4, hidden=128, depth=2, batch_size=128, lr=1e-3,
@@ -152,6 +183,7 @@ def measure(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, sigmas, n_jac
                 "images, largest difference quotient between test images), its test accuracy, "
                 "and its accuracy under Gaussian input noise.",
     post=6051,
+    publish=_publish_lipschitz,
     reference=Reference(value="<= 1 by construction",
                         metric="Lipschitz bound of a spectrally normalised network",
                         where="post 6051, section 谱归一化 (spectral normalisation)"),
@@ -218,17 +250,6 @@ def _after_convergence(model: nn.Module, x: torch.Tensor, y: torch.Tensor, n_jac
     return {"raw_sigma_ratios": ratios, "upper_bound": lipschitz_upper_bound(model),
             "jacobian_max": float(jacobian_norms(model, x[:n_jacobian]).max()),
             "test_acc": classifier.evaluate(model, x, y)["acc"]}
-
-
-def _noisy_examples(models: dict, x: torch.Tensor, y: torch.Tensor, sigmas, seed: int) -> dict:
-    """A few test images with noise ``sigma z`` at every level (one draw ``z``), and every model's
-    predicted labels on them."""
-    z = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed + 2))
-    noisy = torch.stack([x + s * z for s in sigmas])
-    with torch.no_grad():
-        predictions = {name: torch.stack([m(batch).argmax(1) for batch in noisy])
-                       for name, m in models.items()}
-    return {"images": noisy, "labels": y, "predictions": predictions}
 
 
 # -- vat-mnist-100: semi-supervised MNIST with 100 labels ----------------------------------------

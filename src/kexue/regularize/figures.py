@@ -119,7 +119,7 @@ def explore_noise(metrics: dict, artifacts: dict):
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
         ax = fig.add_subplot(grid[1])
-        images = examples["images"][i]
+        images = examples["x"] + sigmas[i] * examples["z"]
         viz.image_grid(images.clamp(0, 1), ncols=len(images), ax=ax,
                        title=f"noisy test images (true labels {' '.join(map(str, labels))})")
         width = images.shape[1] ** 0.5 + 1
