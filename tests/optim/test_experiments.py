@@ -3,8 +3,12 @@ data: gradient accumulation against a larger batch, Heun against SGD at equal gr
 evaluations, the optimisers on the 2-D surfaces, per-layer learning rates on MNIST, and the MNIST
 run with its callbacks (consistent numbers, exact resumption). The small runs are made in
 conftest.py; the figures drawn from them are tested in test_figures.py."""
-import pytest
+import json
 
+import pytest
+from matplotlib.figure import Figure
+
+import kexue as kx
 from kexue import experiments, runtime
 from kexue.optim import adaptive as ad
 from kexue.optim import experiments as ex
@@ -94,6 +98,23 @@ def test_mnist_run_reports_consistent_numbers(callbacks_record, tiny_callbacks_c
     assert len(a["lr"]) == m["steps_run"] and a["lr"][tiny["warmup"] - 1] == pytest.approx(0.1)
     assert m["test_acc_ema"] > 0.5 and m["test_acc_last"] > 0.5  # it learned (chance is 0.1)
     assert all(b > 0 for b in m["beta"])
+
+
+def test_full_run_view_is_what_the_run_recorded(callbacks_record, monkeypatch):
+    art = callbacks_record.artifacts
+    monkeypatch.setattr(ex, "load_records", lambda: [])
+    assert ex.callbacks_full_run() is None                 # no record: the page's own run
+    data = json.loads(json.dumps(callbacks_record.to_json()))  # as a committed record reads back
+    monkeypatch.setattr(ex, "load_records", lambda: [data])
+    shown = ex.callbacks_full_run()
+    assert shown["rows"] == art["rows"] and shown["config"] == art["config"]
+    assert (shown["best_step"], shown["stopped_step"]) == (art["best_step"], art["stopped_step"])
+    # the schedule recomputed from the config is the one the run recorded, step for step
+    assert shown["lr_steps"] == art["lr_steps"] and shown["lr"] == pytest.approx(art["lr"], rel=1e-12)
+    assert ex.ema_advantage(shown) == ex.ema_advantage(art)
+    fig = Figure()
+    kx.optim.figures.layers.plot_run(shown, fig)
+    assert len(fig.axes) == 3
 
 
 def test_ema_advantage_averages_the_gaps_by_phase():

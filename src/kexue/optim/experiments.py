@@ -22,11 +22,11 @@ from torch import nn
 
 from .. import classifier, runtime, train
 from ..checks import float_tensor, positive, positive_int
-from ..experiments import Headline, Reference, experiment
+from ..experiments import Headline, Reference, experiment, load_records
 from .accumulation import Accumulate, max_difference
 from .adaptive import OPTIMISERS, steps_to, surface, sweep
 from .heun import Heun
-from .layers import Swish, warmup_cosine
+from .layers import Swish, record_schedule, warmup_cosine
 from .layerwise import effective_parameters, mlp, param_groups, reparametrise
 
 
@@ -459,11 +459,28 @@ def run_mnist_callbacks(config: dict):
         "stopped_step": stopper.stopped_step, "steps_run": trainer.step,
         "best_checkpoint_matches": same,
         "beta": [float(m.beta.detach()) for m in model if isinstance(m, Swish)],
+        "evaluations": evaluate.rows,  # the curves the page replays early stopping on
     }
     artifacts = {"rows": evaluate.rows, "lr_steps": run["lr"].steps, "lr": run["lr"].lr,
                  "model": model.cpu(), "config": dict(config), "best_step": stopper.best_step,
                  "stopped_step": stopper.stopped_step, "x_test": x_test[:500].cpu()}
     return metrics, artifacts
+
+
+def callbacks_full_run() -> dict | None:
+    """The committed full record of ``mnist-callbacks`` in the form of the run's artifacts that
+    :func:`kexue.optim.figures.layers.plot_run`, :func:`ema_advantage` and the patience explorer
+    take (its evaluations, the learning rate of every step it ran, recomputed from the config by
+    the same scheduler), plus ``"record"``; None without one."""
+    found = [r for r in load_records() if r["experiment"] == "mnist-callbacks"]
+    if not found or "evaluations" not in found[0]["metrics"]:
+        return None
+    record = found[0]
+    c, m = record["config"], record["metrics"]
+    lr = record_schedule(lambda opt: warmup_cosine(opt, warmup=c["warmup"], total=c["steps"],
+                                                   floor=c["lr_floor"]), m["steps_run"], c["lr"])
+    return {"record": record, "rows": m["evaluations"], "lr_steps": list(range(1, len(lr) + 1)),
+            "lr": lr, "config": c, "best_step": m["best_step"], "stopped_step": m["stopped_step"]}
 
 
 def resume_check(config: dict, interrupt_at: int, directory) -> dict:
