@@ -52,6 +52,14 @@ def test_bottleneck_figures_draw(vib_record):
         assert sum(t.get_color() == "C2" for t in row[1:]) == int((pred == y).sum())
 
 
+def test_bottleneck_results_table_has_a_row_per_beta():
+    metrics = {"betas": [0.0, 0.1], "sigmas": [0.0, 0.5], "kl_nats": [None, 4.26],
+               "acc": [[89.31, 51.0], [88.7, 44.62]]}
+    header, rows = vib_fig.results_table(metrics)
+    assert header == ["model", "E KL (nats)", "accuracy, σ = 0 (%)", "accuracy, σ = 0.5 (%)"]
+    assert rows == [["no bottleneck", "—", "89.31", "51.00"], ["VIB, β = 0.1", "4.3", "88.70", "44.62"]]
+
+
 # -- the geometry of a VAE -----------------------------------------------------------------------
 def test_summary_tables_have_one_row_per_model_and_dashes_for_the_autoencoder(geometry_record):
     (keep_header, keep), (cover_header, cover) = geo_fig.summary_tables(geometry_record.metrics)

@@ -9,12 +9,22 @@ from __future__ import annotations
 from ... import data
 from ...checks import positive_int
 
-__all__ = ["plot_accuracy_vs_beta", "plot_accuracy_vs_noise", "plot_kl_per_dimension",
+__all__ = ["results_table", "plot_accuracy_vs_beta", "plot_accuracy_vs_noise", "plot_kl_per_dimension",
            "plot_training", "explore_noise"]
 
 
 def _beta_label(beta: float) -> str:
     return "no bottleneck" if beta == 0 else f"β = {beta:g}"
+
+
+def results_table(metrics: dict) -> tuple[list[str], list[list[str]]]:
+    """``(header, rows)`` for :func:`kexue.notebook.table`: per ``beta`` of a ``vib-fashion``
+    record, the KL (nats) and the accuracy (%, mean over the seeds) at every noise level."""
+    header = ["model", "E KL (nats)"] + [f"accuracy, σ = {s:g} (%)" for s in metrics["sigmas"]]
+    rows = [[_beta_label(b).replace("β", "VIB, β"), "—" if kl is None else f"{kl:.1f}",
+             *[f"{a:.2f}" for a in acc]]
+            for b, kl, acc in zip(metrics["betas"], metrics["kl_nats"], metrics["acc"])]
+    return header, rows
 
 
 def plot_accuracy_vs_beta(artifacts: dict, ax) -> None:
