@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from matplotlib.figure import Figure
 
 import kexue as kx
 from kexue import bench, published
@@ -232,3 +233,36 @@ def test_vae_information_publishes_the_explorer_s_decoder_codes_and_labels(tmp_p
                                 epochs=1, kl_weights=[1.0], samples_per_blob=1)
     shown = _published_full_run(mi_exp, record, tmp_path, monkeypatch)
     _check_explorer_round_trip(shown, record)
+
+
+def test_infomax_publishes_its_retrievals_and_curves(tmp_path, monkeypatch):
+    record = kx.experiments.run("infomax-mnist", "quick", n_train=400, n_test=300, channels=[4, 8],
+                                hidden=16, latent_dim=4, critic_hidden=8, prior_delay=2, epochs=2,
+                                batch_size=64, probe_epochs=1)
+    art, spec = record.artifacts, mi_exp.RETRIEVAL
+    shown = art["retrieval"]
+    assert shown["codes"].shape == shown["pixels"].shape == (spec["queries"], spec["neighbours"], 784)
+    assert torch.equal(shown["queries"][1], art["x_test"][spec["stride"]])
+    f_train, f_test = art["features"]["dim"]  # the first neighbour is the nearest by the codes
+    nearest = torch.nn.functional.cosine_similarity(f_test[:1], f_train).argmax()
+    assert torch.equal(shown["codes"][0, 0], art["x_train"][nearest])
+    assert kx.experiments.REGISTRY["infomax-mnist"].publish is mi_exp._publish_infomax
+    monkeypatch.setattr(mi_exp, "results_dir", lambda: tmp_path)
+    assert mi_exp.infomax_full_run() is None
+    data = record.to_json()
+    data.update(profile="full", published=published.save(mi_exp._publish_infomax(art), tmp_path,
+                                                          "infomax-mnist"))
+    (tmp_path / "infomax-mnist.json").write_text(json.dumps(data))
+    full = mi_exp.infomax_full_run()
+    for key, images in shown.items():  # MNIST's pixels k / 255 come back exactly
+        assert torch.equal(full["retrieval"][key], images)
+    assert [r["epoch"] for r in full["history"]] == [r["epoch"] for r in art["history"]]
+    assert [r["local_js"] for r in full["history"]] == pytest.approx(
+        [r["local_js"] for r in art["history"]], rel=1e-3, abs=1e-3)
+    fig = Figure()
+    kx.vae.figures.mutual_information.plot_retrieval(
+        fig, full["retrieval"]["queries"], {k: full["retrieval"][k] for k in ("codes", "pixels")})
+    assert len(fig.axes) == 2
+    with pytest.raises(ValueError, match=r"expected \(8, neighbours, 784\)"):
+        kx.vae.figures.mutual_information.plot_retrieval(
+            Figure(), full["retrieval"]["queries"], {"bad": full["retrieval"]["codes"][:3]})

@@ -94,6 +94,14 @@ def test_nearest_neighbours_finds_itself():
                        torch.arange(50))
 
 
+def test_retrieve_gives_the_images_of_the_nearest_bank_rows():
+    bank, images = torch.randn(50, 6), torch.rand(50, 784)
+    found = im.retrieve(bank[:3], bank, images, 2)
+    assert found.shape == (3, 2, 784) and torch.equal(found[:, 0], images[:3])
+    with pytest.raises(ValueError, match="bank_images has 49 rows but bank_features 50"):
+        im.retrieve(bank[:3], bank, images[:49], 2)
+
+
 def test_linear_probe_separates_separable_features():
     g = torch.Generator().manual_seed(1)
     y = torch.randint(0, 3, (600,), generator=g)

@@ -37,7 +37,7 @@ from .mutual_information import js_bound
 from .networks import check_batch
 
 __all__ = ["InfoMaxEncoder", "DeepInfoMax", "pair_bound", "infomax_terms", "InfoMaxLoss", "PriorWarmup", "train_infomax",
-           "features", "nearest_neighbours", "knn_accuracy", "linear_probe"]
+           "features", "nearest_neighbours", "retrieve", "knn_accuracy", "linear_probe"]
 
 IMAGE_SIDE = 28
 METRICS = ("cosine", "euclidean")
@@ -234,6 +234,17 @@ def nearest_neighbours(queries: torch.Tensor, bank: torch.Tensor, k: int, *,
         score = lambda q: -torch.cdist(q, bank)
     return torch.cat([score(q).topk(k, dim=1).indices
                       for q in queries.split(positive_int(chunk, "chunk"))])
+
+
+def retrieve(query_features: torch.Tensor, bank_features: torch.Tensor, bank_images: torch.Tensor,
+             k: int) -> torch.Tensor:
+    """The post's retrieval: for each query, the images of its ``k`` nearest bank rows by cosine
+    similarity of the features, nearest first (``[query, k, pixels]``)."""
+    if len(bank_images) != len(bank_features):
+        raise ValueError(f"bank_images has {len(bank_images)} rows but bank_features "
+                         f"{len(bank_features)}")
+    index = nearest_neighbours(query_features, bank_features, k)
+    return bank_images[index.to(bank_images.device)]
 
 
 def knn_accuracy(train_features: torch.Tensor, train_labels: torch.Tensor,

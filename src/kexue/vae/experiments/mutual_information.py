@@ -1,7 +1,8 @@
 """The two experiments of the mutual-information chapter: ``vae-information-mnist``, the KL term
 of MNIST VAEs split into the mutual information and the prior term
 (:mod:`kexue.vae.vae_information`), and ``infomax-mnist``, Deep InfoMax's features
-(:mod:`kexue.vae.infomax`) against raw pixels and an untrained encoder.
+(:mod:`kexue.vae.infomax`) against raw pixels and an untrained encoder. A full run of each publishes
+what its page draws: the beta = 1 VAE's explorer, and Deep InfoMax's training curves and retrievals.
 
 Serves chapters/part3-vae/mutual-information.ipynb (posts 6088 and 6024).
 """
@@ -9,9 +10,9 @@ from __future__ import annotations
 
 import torch
 
-from ... import classifier, runtime
+from ... import classifier, published, runtime
 from ...checks import non_negative
-from ...experiments import Headline, experiment
+from ...experiments import Headline, experiment, results_dir
 from ..autoencoder import decoder_variance, model_name, squared_error, train_autoencoder
 from ..gaussian import reparametrise, sample
 from ..infomax import (
@@ -21,13 +22,19 @@ from ..infomax import (
     knn_accuracy,
     linear_probe,
     pair_bound,
+    retrieve,
     train_infomax,
 )
 from ..mutual_information import dv_bound
 from ..vae_information import information_terms
 from .explorer import explorer_run, publish_explorer
 
-__all__ = ["run_vae_information", "run_infomax", "full_run"]
+__all__ = ["run_vae_information", "run_infomax", "full_run", "infomax_full_run"]
+
+#: the retrieval figure: test images 0, 37, 74, ... (``queries`` of them) and their ``neighbours``
+#: nearest training images
+RETRIEVAL = {"queries": 8, "stride": 37, "neighbours": 9}
+_HISTORY = ("epoch", "global_js", "local_js")
 
 
 def full_run() -> dict | None:
@@ -84,6 +91,33 @@ def run_vae_information(config: dict):
     return metrics, artifacts
 
 
+def _as_bytes(images: torch.Tensor) -> torch.Tensor:
+    """MNIST pixels k / 255 as the bytes k, exactly."""
+    return (images * 255).round().to(torch.uint8)
+
+
+def _publish_infomax(artifacts: dict) -> dict:
+    """The retrieval figure's images (as bytes) and the training curves of the two JS bounds."""
+    rows = artifacts["history"]
+    return {**{f"retrieval.{k}": _as_bytes(v) for k, v in artifacts["retrieval"].items()},
+            **{f"history.{k}": torch.tensor([float(r[k]) for r in rows]) for k in _HISTORY}}
+
+
+def infomax_full_run() -> dict | None:
+    """The committed full run of ``infomax-mnist`` as its page draws it: ``{"record", "retrieval",
+    "history"}`` (images in [0, 1], the history's rows), or None."""
+    found = published.load("infomax-mnist", results_dir())
+    if found is None:
+        return None
+    record, tensors = found
+    history = published.state_dict(tensors, "history")
+    return {"record": record,
+            "retrieval": {k: v.float() / 255
+                          for k, v in published.state_dict(tensors, "retrieval").items()},
+            "history": [dict(zip(_HISTORY, values))
+                        for values in zip(*(history[k].tolist() for k in _HISTORY))]}
+
+
 @torch.no_grad()
 def _mi_estimates(model: DeepInfoMax, x: torch.Tensor, generator: torch.Generator) -> dict:
     """On held-out images: the two JS bounds, and the Donsker-Varadhan bound of the global
@@ -110,7 +144,7 @@ def _mi_estimates(model: DeepInfoMax, x: torch.Tensor, generator: torch.Generato
               critic_hidden=256, alpha=0.5, beta=1.5, gamma=0.01, prior_delay=200, lr=1e-3,
               epochs=3,
               batch_size=128, k=10, probe_epochs=20, seed=0),
-    metric="knn_acc_dim",
+    metric="knn_acc_dim", publish=_publish_infomax,
     headline=Headline("k-NN test accuracy on the learnt codes", 0.003, "higher"),
     description="Deep InfoMax on MNIST (conv encoder, global + local JS mutual information + a "
                 "KL prior term, no decoder, no labels): k-NN (cosine, k neighbours among the "
@@ -121,7 +155,8 @@ def _mi_estimates(model: DeepInfoMax, x: torch.Tensor, generator: torch.Generato
 def run_infomax(config: dict):
     """Train Deep InfoMax on ``n_train`` MNIST images, then score three feature sets on the
     first ``n_test`` test images. The artifacts hold the trained model (CPU), the images, labels
-    and features (CPU) and the training history."""
+    and features (CPU), the training history and the :data:`RETRIEVAL` figure's images: the
+    queries and their neighbours by the codes and by the pixels."""
     runtime.seed_everything(config["seed"])
     dev = runtime.device()
     x_train, y_train, x_test, y_test = classifier.mnist_subset(config["n_train"], config["n_test"],
@@ -151,4 +186,10 @@ def run_infomax(config: dict):
     artifacts = {"model": model.cpu(), "history": rows, "x_train": x_train.cpu(),
                  "y_train": y_train.cpu(), "x_test": x_test.cpu(), "y_test": y_test.cpu(),
                  "features": {k: (a.cpu(), b.cpu()) for k, (a, b) in sets.items()}}
+    picked = torch.arange(RETRIEVAL["queries"]) * RETRIEVAL["stride"]
+    (f_train, f_test), k = artifacts["features"]["dim"], RETRIEVAL["neighbours"]
+    x_train, x_test = artifacts["x_train"], artifacts["x_test"]
+    artifacts["retrieval"] = {"queries": x_test[picked],
+                              "codes": retrieve(f_test[picked], f_train, x_train, k),
+                              "pixels": retrieve(x_test[picked], x_train, x_train, k)}
     return metrics, artifacts

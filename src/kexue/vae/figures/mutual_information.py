@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from ...checks import float_tensor, positive_int
+from ...checks import float_tensor
 from ..autoencoder import model_name
-from ..infomax import nearest_neighbours
 
 __all__ = ["terms_table", "results_table", "plot_retrieval"]
 
@@ -45,24 +44,25 @@ def results_table(metrics: dict) -> tuple[list, list]:
     return ["features", f"{metrics['k']}-NN accuracy (cosine)", "linear probe accuracy"], rows
 
 
-def plot_retrieval(fig, queries: torch.Tensor, banks: dict, n_neighbours: int = 9, *,
-                   title: str | None = None) -> None:
-    """For each query image (rows), its ``n_neighbours`` nearest images of a bank by cosine
-    similarity, one panel per feature set. ``banks`` maps a panel title to
-    ``(query_features, bank_features, bank_images)``; the query is drawn first, then a gap."""
+def plot_retrieval(fig, queries: torch.Tensor, panels: dict, *, title: str | None = None) -> None:
+    """For each query image (rows), its nearest images, one panel per feature set: ``panels`` maps
+    a panel title to the neighbours' images, ``[query, neighbour, pixels]`` (as
+    :func:`kexue.vae.infomax.retrieve` gives them); the query is drawn first, then a gap."""
     from ... import viz
 
     queries = float_tensor(queries, "queries", ndim=2, nonempty=True).cpu()
-    if not isinstance(banks, dict) or not banks:
-        raise ValueError("banks must be a non-empty dict of title -> (query features, bank "
-                         "features, bank images)")
-    k = positive_int(n_neighbours, "n_neighbours")
+    if not isinstance(panels, dict) or not panels:
+        raise ValueError("panels must be a non-empty dict of title -> neighbour images")
     blank = torch.zeros_like(queries[:1])  # white in the gray_r colour map
-    for i, (name, (q, bank, images)) in enumerate(banks.items()):
-        index = nearest_neighbours(q.cpu(), bank.cpu(), k)
-        tiles = torch.cat([torch.cat([queries[r:r + 1], blank, images.cpu()[index[r]]])
+    for i, (name, images) in enumerate(panels.items()):
+        images = float_tensor(images, f"panels[{name!r}]", ndim=3).cpu()
+        if len(images) != len(queries) or images.shape[2] != queries.shape[1]:
+            raise ValueError(f"panels[{name!r}] has shape {tuple(images.shape)}; expected "
+                             f"({len(queries)}, neighbours, {queries.shape[1]})")
+        tiles = torch.cat([torch.cat([queries[r:r + 1], blank, images[r]])
                            for r in range(len(queries))])
-        viz.image_grid(tiles, ncols=k + 2, ax=fig.add_subplot(1, len(banks), i + 1), title=name)
+        viz.image_grid(tiles, ncols=images.shape[1] + 2, ax=fig.add_subplot(1, len(panels), i + 1),
+                       title=name)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
