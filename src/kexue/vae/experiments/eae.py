@@ -21,19 +21,24 @@ __all__ = ["run_eae", "full_run"]
 
 #: Samples per model a full run keeps for the page's figure (plot_samples shows the first 40).
 PUBLISHED_SAMPLES = 40
+#: The code coordinates a full run keeps for the page's scatter (plot_code_marginals' default).
+PUBLISHED_COORDINATES = 2
 
 
 def _publish(artifacts: dict) -> dict:
-    """What a full run keeps for the page: the EAE's decoder, and each model's first samples."""
+    """What a full run keeps for the page: the EAE's decoder, each model's first samples, and
+    the first two coordinates of each model's test codes."""
     kept = published.module_tensors(artifacts["models"]["eae"].decoder, "eae_decoder")
     for name, samples in artifacts["samples"].items():
         kept[f"samples.{name}"] = samples[:PUBLISHED_SAMPLES]
+        kept[f"codes.{name}"] = artifacts["codes"][name][:, :PUBLISHED_COORDINATES]
     return kept
 
 
 def full_run() -> dict | None:
-    """The committed full run as the page uses it: ``{"record", "decoder", "samples"}`` (the
-    EAE's decoder, float16 weights as float32; each model's first samples), or None."""
+    """The committed full run as the page uses it: ``{"record", "decoder", "samples", "codes"}``
+    (the EAE's decoder, float16 weights as float32; each model's first samples; the first two
+    coordinates of each model's test codes, where the run kept them), or None."""
     found = published.load("eae-mnist", results_dir())
     if found is None:
         return None
@@ -41,8 +46,9 @@ def full_run() -> dict | None:
     c = record["config"]
     decoder = EAE(c["hidden"], c["latent_dim"]).decoder
     decoder.load_state_dict(published.state_dict(tensors, "eae_decoder"))
-    samples = {name: tensors[f"samples.{name}"] for name in TITLES if f"samples.{name}" in tensors}
-    return {"record": record, "decoder": decoder.eval(), "samples": samples}
+    picked = {kind: {name: tensors[f"{kind}.{name}"] for name in TITLES
+                     if f"{kind}.{name}" in tensors} for kind in ("samples", "codes")}
+    return {"record": record, "decoder": decoder.eval(), **picked}
 
 
 def _measure_codes(codes: torch.Tensor, k: int, generator: torch.Generator) -> dict:
