@@ -2,12 +2,14 @@
 configurations) and reach what their chapters claim, and the comparison of the linear autoencoder
 with the SVD that ``svd-linear-autoencoder`` runs. Figures drawn from a run's artifacts are checked
 with the run."""
+import json
+
 import numpy as np
 import pytest
 import torch
 from matplotlib.figure import Figure
 
-from kexue import data, experiments
+from kexue import data, experiments, published
 from kexue.linalg import experiments as lx
 from kexue.linalg import figures as fg
 
@@ -159,3 +161,30 @@ def test_compare_with_svd_refuses_k_at_full_rank():
     with pytest.raises(ValueError, match="reaches the rank of the centred data"):
         lx.compare_with_svd(X, X[:5], 3, steps=10, lr=0.01, momentum=0.9, probe_every=5,
                             n_snapshots=2, seed=0)
+
+
+@pytest.mark.skipif(not _mnist_cached(), reason="MNIST is not in the data cache")
+def test_svd_full_run_reads_back_what_a_full_run_publishes(tmp_path, monkeypatch):
+    record = experiments.run("svd-linear-autoencoder", "quick", n_train=300, k=4, steps=40,
+                             probe_every=10, n_snapshots=4)
+    art = record.artifacts
+    assert experiments.REGISTRY["svd-linear-autoencoder"].publish is lx._publish_svd
+    monkeypatch.setattr(lx, "results_dir", lambda: tmp_path)
+    assert lx.svd_full_run() is None
+    data_ = record.to_json()
+    data_.update(profile="full", published=published.save(lx._publish_svd(art), tmp_path,
+                                                          "svd-linear-autoencoder"))
+    (tmp_path / "svd-linear-autoencoder.json").write_text(json.dumps(data_))
+    shown = lx.svd_full_run()
+    assert sorted(shown["snapshots"]) == sorted(art["snapshots"]) and shown["k"] == 4
+    last = max(art["snapshots"])
+    for kept, made in zip(shown["snapshots"][last], art["snapshots"][last]):
+        assert torch.allclose(kept, made.double(), rtol=2e-3, atol=1e-4)       # float16 on the way
+    assert [r["step"] for r in shown["linear_rows"]] == [r["step"] for r in art["linear_rows"]]
+    with torch.no_grad():  # both models reconstruct as the run's did, to float16 precision
+        for name in ("linear", "relu"):
+            x = art["test"].to(art[name].decoder.dtype)
+            assert torch.allclose(shown[name](shown["test"]), art[name](x).double(), atol=2e-2)
+    fg.plot_reconstructions(shown, Figure())
+    fg.plot_decoder_columns(shown, Figure())
+    assert fg.explore_training(shown).png(step=last)[:4] == b"\x89PNG"

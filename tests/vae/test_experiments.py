@@ -266,3 +266,30 @@ def test_infomax_publishes_its_retrievals_and_curves(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=r"expected \(8, neighbours, 784\)"):
         kx.vae.figures.mutual_information.plot_retrieval(
             Figure(), full["retrieval"]["queries"], {"bad": full["retrieval"]["codes"][:3]})
+
+
+def test_eae_publishes_its_decoder_samples_and_two_code_coordinates(tmp_path, monkeypatch):
+    from kexue.vae import eae
+    from kexue.vae.experiments import eae as eae_exp
+
+    config = dict(kx.experiments.REGISTRY["eae-mnist"].full, hidden=[16])
+    g = torch.Generator().manual_seed(0)
+    artifacts = {"models": {"eae": eae.EAE(config["hidden"], config["latent_dim"], seed=0)},
+                 "samples": {n: torch.rand(50, 784, generator=g) for n in ("eae", "ae-bn", "vae")},
+                 "codes": {n: torch.randn(30, 8, generator=g) for n in ("eae", "ae-bn", "vae")}}
+    monkeypatch.setattr(eae_exp, "results_dir", lambda: tmp_path)
+    assert eae_exp.full_run() is None
+    record = {"experiment": "eae-mnist", "profile": "full", "config": config,
+              "published": published.save(eae_exp._publish(artifacts), tmp_path, "eae-mnist")}
+    (tmp_path / "eae-mnist.json").write_text(json.dumps(record))
+    shown = eae_exp.full_run()
+    assert set(shown["codes"]) == set(shown["samples"]) == {"eae", "ae-bn", "vae"}
+    for name, codes in artifacts["codes"].items():
+        assert torch.allclose(shown["codes"][name], codes[:, :2], atol=2e-3)   # via float16
+        assert shown["samples"][name].shape == (eae_exp.PUBLISHED_SAMPLES, 784)
+    z = torch.randn(4, 8)
+    with torch.no_grad():
+        assert torch.allclose(shown["decoder"](z), artifacts["models"]["eae"].decoder(z), atol=2e-2)
+    axes = [Figure().add_subplot() for _ in range(3)]
+    kx.vae.figures.eae.plot_code_marginals(axes, shown["codes"])
+    assert axes[0].get_xlabel() == "$z_1$"

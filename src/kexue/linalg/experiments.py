@@ -17,10 +17,11 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .. import data, runtime, train
-from ..experiments import Headline, Reference, experiment
+from .. import data, published, runtime, train
+from ..experiments import Headline, Reference, experiment, results_dir
 from ..generative.flow import nll_per_dim
 from .linear_autoencoder import (
+    Autoencoder,
     _matrix,
     centre,
     clip_below,
@@ -299,6 +300,48 @@ def compare_with_svd(X: torch.Tensor, test: torch.Tensor, k: int, *, steps: int,
     return metrics, artifacts
 
 
+def _publish_svd(artifacts: dict) -> dict:
+    """What the page's reconstructions, decoder columns and training explorer draw: the SVD basis,
+    the mean and the centred test images, both trained models, the linear model's snapshots and
+    its recorded angles."""
+    steps = sorted(artifacts["snapshots"])
+    rows = artifacts["linear_rows"]
+    return {"basis": artifacts["basis"], "mean": artifacts["mean"], "test": artifacts["test"],
+            **published.module_tensors(artifacts["linear"], "linear"),
+            **published.module_tensors(artifacts["relu"], "relu"),
+            "snapshot_steps": torch.tensor(steps),
+            "snapshot_encoders": torch.stack([artifacts["snapshots"][t][0] for t in steps]),
+            "snapshot_decoders": torch.stack([artifacts["snapshots"][t][1] for t in steps]),
+            "row_steps": torch.tensor([r["step"] for r in rows]),
+            "row_angles": torch.tensor([r["angles_deg"] for r in rows]),
+            "row_errors": torch.tensor([r["error"] for r in rows])}
+
+
+def svd_full_run() -> dict | None:
+    """The committed full run of ``svd-linear-autoencoder`` in the form of the run's artifacts
+    that the page's reconstructions, decoder columns and training explorer take (weights via
+    float16, in float64), plus ``"record"``; None without one."""
+    found = published.load("svd-linear-autoencoder", results_dir())
+    if found is None:
+        return None
+    record, t = found
+    f64 = {k: v.double() if v.is_floating_point() else v for k, v in t.items()}
+    k, mean = record["config"]["k"], f64["mean"]
+    models = {}
+    for name, floor in (("linear", None), ("relu", -mean)):
+        model = Autoencoder(len(mean), k, floor=floor).double()
+        model.load_state_dict(published.state_dict(f64, name))
+        models[name] = model
+    steps = f64["snapshot_steps"].tolist()
+    return {"record": record, "k": k, "basis": f64["basis"], "mean": mean, "test": f64["test"],
+            **models,
+            "snapshots": {s: (w1, w2) for s, w1, w2 in zip(steps, f64["snapshot_encoders"],
+                                                             f64["snapshot_decoders"])},
+            "linear_rows": [{"step": s, "angles_deg": a, "error": e} for s, a, e in zip(
+                f64["row_steps"].tolist(), f64["row_angles"].tolist(),
+                f64["row_errors"].tolist())]}
+
+
 @experiment(
     "svd-linear-autoencoder",
     quick=dict(n_train=800, k=6, steps=200, lr=0.02, momentum=0.9, probe_every=10,
@@ -314,7 +357,7 @@ def compare_with_svd(X: torch.Tensor, test: torch.Tensor, k: int, *, steps: int,
                 "measure the principal angles between its decoder's column space and the top-k "
                 "right-singular subspace, and its error over the SVD optimum; then the same with a "
                 "ReLU on the reconstructed pixels.",
-    post=4208,
+    post=4208, publish=_publish_svd,
     reference=Reference(value="same optimum as the SVD", metric="linear autoencoder vs truncated SVD",
                         where="post 4208, section 等价性 (equivalence)"),
 )
