@@ -36,6 +36,24 @@ def full_record(name: str) -> dict:
     return data
 
 
+def published_as_full_run(record, module, read, folder: Path, monkeypatch):
+    """What ``read()`` (a page's reader of a committed full run) gives once ``record``'s artifacts
+    are published in ``folder`` as a full run's would be, with ``module.results_dir`` pointed
+    there; ``read()`` must give None before (nothing published: the page falls back to its run)."""
+    import json
+
+    from kexue import experiments, published
+
+    publish = experiments.REGISTRY[record.experiment].publish
+    monkeypatch.setattr(module, "results_dir", lambda: folder)
+    assert read() is None
+    data = record.to_json()
+    data.update(profile="full",
+                published=published.save(publish(record.artifacts), folder, record.experiment))
+    (folder / f"{record.experiment}.json").write_text(json.dumps(data))
+    return read()
+
+
 @pytest.fixture
 def root() -> Path:
     return ROOT

@@ -2,16 +2,17 @@
 configurations) and reach what their chapters claim, and the comparison of the linear autoencoder
 with the SVD that ``svd-linear-autoencoder`` runs. Figures drawn from a run's artifacts are checked
 with the run."""
-import json
 
 import numpy as np
 import pytest
 import torch
 from matplotlib.figure import Figure
 
-from kexue import data, experiments, published
+from kexue import data, experiments
 from kexue.linalg import experiments as lx
 from kexue.linalg import figures as fg
+
+from ..conftest import published_as_full_run
 
 F64 = torch.float64
 
@@ -169,13 +170,7 @@ def test_svd_full_run_reads_back_what_a_full_run_publishes(tmp_path, monkeypatch
                              probe_every=10, n_snapshots=4)
     art = record.artifacts
     assert experiments.REGISTRY["svd-linear-autoencoder"].publish is lx._publish_svd
-    monkeypatch.setattr(lx, "results_dir", lambda: tmp_path)
-    assert lx.svd_full_run() is None
-    data_ = record.to_json()
-    data_.update(profile="full", published=published.save(lx._publish_svd(art), tmp_path,
-                                                          "svd-linear-autoencoder"))
-    (tmp_path / "svd-linear-autoencoder.json").write_text(json.dumps(data_))
-    shown = lx.svd_full_run()
+    shown = published_as_full_run(record, lx, lx.svd_full_run, tmp_path, monkeypatch)
     assert sorted(shown["snapshots"]) == sorted(art["snapshots"]) and shown["k"] == 4
     last = max(art["snapshots"])
     for kept, made in zip(shown["snapshots"][last], art["snapshots"][last]):

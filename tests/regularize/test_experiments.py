@@ -1,15 +1,16 @@
 """Tiny runs of the regularisation chapters' experiments (kexue.regularize.experiments):
 ``lipschitz-mnist`` (and the figures drawn from its record) and ``vat-mnist-100``."""
-import json
 
 import pytest
 import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from kexue import experiments, published
+from kexue import experiments
 from kexue.regularize import experiments as regularize_experiments
 from kexue.regularize import figures
+
+from ..conftest import published_as_full_run
 
 
 def test_lipschitz_mnist_tiny_run(tmp_path, monkeypatch):
@@ -47,13 +48,8 @@ def test_lipschitz_mnist_tiny_run(tmp_path, monkeypatch):
         assert torch.equal(examples["predictions"]["plain"][1], model(noisy).argmax(1))
     # what a full run publishes reads back as the explorer takes it
     assert experiments.REGISTRY["lipschitz-mnist"].publish is regularize_experiments._publish_lipschitz
-    monkeypatch.setattr(regularize_experiments, "results_dir", lambda: tmp_path)
-    assert regularize_experiments.lipschitz_full_run() is None
-    data = record.to_json()
-    data.update(profile="full", published=published.save(
-        regularize_experiments._publish_lipschitz(record.artifacts), tmp_path, "lipschitz-mnist"))
-    (tmp_path / "lipschitz-mnist.json").write_text(json.dumps(data))
-    shown = regularize_experiments.lipschitz_full_run()
+    shown = published_as_full_run(record, regularize_experiments,
+                                  regularize_experiments.lipschitz_full_run, tmp_path, monkeypatch)
     kept = shown["artifacts"]["examples"]
     assert list(kept["predictions"]) == list(m["models"]) and shown["artifacts"]["sigmas"] == m["sigmas"]
     for name, p in examples["predictions"].items():
@@ -80,13 +76,9 @@ def test_vat_full_run_reads_back_what_a_full_run_publishes(tmp_path, monkeypatch
     record = experiments.run("vat-mnist-100", "quick", steps=10, baseline_steps=10,
                              n_unlabelled=300, n_eval=300, widths=[784, 32, 10])
     assert experiments.REGISTRY["vat-mnist-100"].publish is regularize_experiments._publish_vat
-    monkeypatch.setattr(regularize_experiments, "results_dir", lambda: tmp_path)
-    assert regularize_experiments.vat_full_run() is None    # nothing published: the page's run
-    data = record.to_json()
-    data.update(profile="full", published=published.save(
-        regularize_experiments._publish_vat(record.artifacts), tmp_path, "vat-mnist-100"))
-    (tmp_path / "vat-mnist-100.json").write_text(json.dumps(data))
-    shown, art = regularize_experiments.vat_full_run(), record.artifacts
+    shown = published_as_full_run(record, regularize_experiments,
+                                  regularize_experiments.vat_full_run, tmp_path, monkeypatch)
+    art = record.artifacts
     assert shown["record"]["profile"] == "full"
     for rows in ("baseline_rows", "vat_rows"):
         assert [r["step"] for r in shown[rows]] == [r["step"] for r in art[rows]]

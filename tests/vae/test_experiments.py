@@ -16,19 +16,14 @@ from kexue.vae.experiments import explorer
 from kexue.vae.experiments import geometry as geometry_exp
 from kexue.vae.experiments import mutual_information as mi_exp
 
+from ..conftest import published_as_full_run
+
 
 def _published_full_run(module, record, folder, monkeypatch):
     """``module.full_run()`` reading back what the explorer publication keeps of ``record``'s
     artifacts, saved in ``folder`` as if the run were a full one."""
     assert kx.experiments.REGISTRY[record.experiment].publish is explorer.publish_explorer
-    monkeypatch.setattr(explorer, "results_dir", lambda: folder)
-    assert module.full_run() is None                     # nothing published yet: the page's own run
-    data = record.to_json()
-    data.update(profile="full",
-                published=published.save(explorer.publish_explorer(record.artifacts), folder,
-                                          record.experiment))
-    (folder / f"{record.experiment}.json").write_text(json.dumps(data))
-    return module.full_run()
+    return published_as_full_run(record, explorer, module.full_run, folder, monkeypatch)
 
 
 def _check_explorer_round_trip(shown, record):
@@ -63,14 +58,8 @@ def test_experiment_reports_every_beta_and_sigma(vib_record):
 
 def test_full_run_reads_back_what_a_full_run_publishes(vib_record, tmp_path, monkeypatch):
     assert kx.experiments.REGISTRY["vib-fashion"].publish is vib_exp._publish
-    monkeypatch.setattr(vib_exp, "results_dir", lambda: tmp_path)
-    assert vib_exp.full_run() is None                   # nothing published: the page's own run
-    data = vib_record.to_json()
-    data.update(profile="full",
-                published=published.save(vib_exp._publish(vib_record.artifacts), tmp_path,
-                                         "vib-fashion"))
-    (tmp_path / "vib-fashion.json").write_text(json.dumps(data))
-    shown, a, m = vib_exp.full_run(), vib_record.artifacts, vib_record.metrics
+    shown = published_as_full_run(vib_record, vib_exp, vib_exp.full_run, tmp_path, monkeypatch)
+    a, m = vib_record.artifacts, vib_record.metrics
     assert shown["record"]["profile"] == "full"
     assert (shown["betas"], shown["sigmas"], shown["acc"]) == (m["betas"], m["sigmas"], m["acc"])
     assert torch.equal(shown["predictions"], a["predictions"]) and torch.equal(shown["y_eval"],
@@ -247,13 +236,7 @@ def test_infomax_publishes_its_retrievals_and_curves(tmp_path, monkeypatch):
     nearest = torch.nn.functional.cosine_similarity(f_test[:1], f_train).argmax()
     assert torch.equal(shown["codes"][0, 0], art["x_train"][nearest])
     assert kx.experiments.REGISTRY["infomax-mnist"].publish is mi_exp._publish_infomax
-    monkeypatch.setattr(mi_exp, "results_dir", lambda: tmp_path)
-    assert mi_exp.infomax_full_run() is None
-    data = record.to_json()
-    data.update(profile="full", published=published.save(mi_exp._publish_infomax(art), tmp_path,
-                                                          "infomax-mnist"))
-    (tmp_path / "infomax-mnist.json").write_text(json.dumps(data))
-    full = mi_exp.infomax_full_run()
+    full = published_as_full_run(record, mi_exp, mi_exp.infomax_full_run, tmp_path, monkeypatch)
     for key, images in shown.items():  # MNIST's pixels k / 255 come back exactly
         assert torch.equal(full["retrieval"][key], images)
     assert [r["epoch"] for r in full["history"]] == [r["epoch"] for r in art["history"]]
