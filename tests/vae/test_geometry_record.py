@@ -24,3 +24,15 @@ def test_kl_weight_trades_reconstruction_for_coverage_in_the_full_run():
     covariance = m["ae"]["aggregate_cov"]
     assert covariance[0][0] > 9 and covariance[1][1] > 9      # more than three times the width
     assert [round(covariance[k][k]) for k in (0, 1)] == [20, 14]
+
+
+def test_the_four_full_run_decoders_would_weigh_over_4_mb_in_float16():
+    import kexue as kx
+    from kexue.vae.autoencoder import VAE
+
+    hidden = kx.experiments.get("vae-geometry-mnist").full["hidden"]
+    per_decoder = sum(p.numel() for p in VAE(hidden).decoder.parameters())
+    assert 4 * 2 * per_decoder > 4e6                      # four models, two bytes a weight
+    record = json.loads(RECORD.read_text()) if RECORD.exists() else None
+    if record:                                            # what it publishes instead: one decoder
+        assert record["published"]["bytes"] < 1.5 * 2 * per_decoder
