@@ -3,11 +3,12 @@ seeds, metrics) and the helpers only they use.
 
 * ``lipschitz-mnist``: ReLU MLPs on MNIST without a constraint, with weight decay, with spectral
   normalisation and with a gradient penalty, their Lipschitz constants bracketed and their accuracy
-  under noise measured; a full run publishes the noise explorer's images and predictions. Serves chapters/part2-optimisation/lipschitz-constraints.ipynb (post 6051).
+  under noise measured; a full run publishes the noise explorer's images and predictions.
+  Serves chapters/part2-optimisation/lipschitz-constraints.ipynb (post 6051).
 * ``vat-mnist-100``: semi-supervised MNIST with 100 labels, a labels-only baseline against virtual
   adversarial training; a full run publishes its first seed's training curves and the perturbation
-  explorer's frames for the page. Serves chapters/part2-optimisation/noise-and-adversarial-training.ipynb
-  (post 7466).
+  explorer's frames for the page.
+  Serves chapters/part2-optimisation/noise-and-adversarial-training.ipynb (post 7466).
 """
 from __future__ import annotations
 

@@ -183,14 +183,8 @@ def perturbation_frames(models: dict[str, nn.Module], x: torch.Tensor, y: torch.
     x, y = x.detach().cpu(), y.detach().cpu()
     directions, probabilities = [], []
     for model in models.values():
-        model = model.cpu()
-        d = perturbed(model, x, 0.0)[0]
-        was_training = model.training
-        model.eval()
-        with torch.no_grad():
-            probabilities.append(torch.stack([torch.softmax(model(x + e * d), dim=1)
-                                              for e in epsilons]))
-        directions.append(d)
-        model.train(was_training)
+        model = model.cpu()  # perturbed draws the same direction for every eps (seeded)
+        directions.append(perturbed(model, x, 0.0)[0])
+        probabilities.append(torch.stack([perturbed(model, x, e)[1] for e in epsilons]))
     return {"names": list(models), "x": x, "y": y, "epsilons": torch.tensor(epsilons),
             "directions": torch.stack(directions), "probabilities": torch.stack(probabilities)}

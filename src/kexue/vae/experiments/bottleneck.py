@@ -1,7 +1,8 @@
 """The experiment ``vib-fashion`` of the variational information bottleneck: Fashion-MNIST
 classifiers with and without the bottleneck (:mod:`kexue.vae.bottleneck`), their accuracy clean
-and under input noise, and the KL that bounds ``I(x; z)``. A full run publishes what the page draws (the first seed's KL
-per dimension, training curves and noisy-image predictions), so that the page shows the full run.
+and under input noise, and the KL that bounds ``I(x; z)``. A full run publishes what the page
+draws (the first seed's KL per dimension, training curves and noisy-image predictions), so that the
+page shows the full run.
 
 Serves chapters/part3-vae/information-bottleneck.ipynb (post 6181).
 """
