@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 
 import kexue as kx
 from kexue import bench, published
+from kexue.vae import figures
 from kexue.vae.experiments import bottleneck as vib_exp
 from kexue.vae.experiments import clustering as cluster_exp
 from kexue.vae.experiments import explorer
@@ -109,10 +110,49 @@ def test_experiment_reports_every_model_and_the_kl_chain(geometry_record):
                            kl_weights=[0.5])
 
 
-def test_geometry_publishes_the_explorer_s_decoder_codes_and_labels(geometry_record, tmp_path,
-                                                                    monkeypatch):
-    shown = _published_full_run(geometry_exp, geometry_record, tmp_path, monkeypatch)
+def test_grid_limits_are_the_prior_window_or_the_codes_central_box():
+    codes = torch.linspace(0, 99, 100)[:, None] * torch.tensor([[1.0, -2.0]])
+    assert geometry_exp.grid_limits(codes, torch.zeros(100, 2)) == (-2.5, 2.5, -2.5, 2.5)
+    x0, x1, y0, y1 = geometry_exp.grid_limits(codes, None)
+    # torch.quantile interpolates linearly: the 1% point of 0..99 is 0.99 (float32 round-off)
+    assert (x0, x1, y0, y1) == pytest.approx((0.99, 98.01, -196.02, -1.98), rel=1e-5)
+    with pytest.raises(ValueError, match="codes must be 2-D points"):
+        geometry_exp.grid_limits(torch.zeros(10, 3), None)
+
+
+def test_figure_data_is_what_the_models_draw(geometry_record):
+    art = geometry_record.artifacts
+    data = geometry_exp.figure_data(art, grid_n=4, steps=5, n_ellipses=30, pairs=((0, 1), (2, 3)))
+    assert list(data) == ["labels", "ends", "ae", "vae-0.5", "vae-1"]
+    assert torch.equal(data["ends"][1, 0], art["x_test"][2])
+    vae = art["models"]["vae-1"]
+    with torch.no_grad():
+        corner = vae.decoder(torch.tensor([[-2.5, 2.5]]))[0]        # the grid's top-left point
+    assert torch.allclose(data["vae-1"]["grid"][0], corner, atol=1e-6)
+    assert data["vae-1"]["grid"].shape == (16, 784) and data["vae-1"]["strips"].shape == (2, 5, 784)
+    assert torch.equal(data["vae-1"]["log_var"], art["codes"]["vae-1"]["log_var"][:30])
+    assert "log_var" not in data["ae"] and data["ae"]["limits"].tolist() == pytest.approx(
+        geometry_exp.grid_limits(art["codes"]["ae"]["mean"], None))
+    with pytest.raises(ValueError, match="pairs must index the 200 test images"):
+        geometry_exp.figure_data(art, pairs=((0, 200),))
+
+
+def test_geometry_publishes_its_explorer_and_its_figures(geometry_record, tmp_path, monkeypatch):
+    assert kx.experiments.REGISTRY["vae-geometry-mnist"].publish is geometry_exp._publish
+    shown = published_as_full_run(geometry_record, geometry_exp, geometry_exp.full_run, tmp_path,
+                                  monkeypatch)
     _check_explorer_round_trip(shown, geometry_record)
+    made, read = geometry_exp.figure_data(geometry_record.artifacts), shown["figures"]
+    assert list(read) == list(made) and torch.equal(read["labels"], made["labels"])
+    assert torch.equal(read["ends"], made["ends"])  # 8-bit images, exact as 8-bit levels
+    for name in ("ae", "vae-0.5", "vae-1"):
+        assert read[name].keys() == made[name].keys()
+        for key, value in made[name].items():     # images to 8-bit grey levels, the rest float16
+            tolerance = 0.5 / 255 if key in ("grid", "strips") else 1e-3 * value.abs().max()
+            assert (read[name][key] - value).abs().max() <= tolerance + 1e-7, (name, key)
+    fig = Figure(figsize=(10, 10))
+    figures.geometry.plot_kl_weight_comparison(fig, read)
+    assert len(fig.axes) == 3 * 3
 
 
 # -- vae-cluster-mnist, vae-cluster-fashion and the benchmark ------------------------------------

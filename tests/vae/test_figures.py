@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 
 import kexue as kx
 from kexue.vae import nvae, vqvae
+from kexue.vae.experiments import geometry as geometry_exp
 from kexue.vae.figures import bottleneck as vib_fig
 from kexue.vae.figures import clustering as cluster_fig
 from kexue.vae.figures import eae as eae_fig
@@ -74,41 +75,33 @@ def test_summary_tables_have_one_row_per_model_and_dashes_for_the_autoencoder(ge
         geo_fig.summary_tables({"ae": {}})
 
 
-def test_grid_limits_are_the_prior_window_or_the_codes_central_box():
-    codes = torch.linspace(0, 99, 100)[:, None] * torch.tensor([[1.0, -2.0]])
-    assert geo_fig.grid_limits(codes, torch.zeros(100, 2)) == (-2.5, 2.5, -2.5, 2.5)
-    x0, x1, y0, y1 = geo_fig.grid_limits(codes, None)
-    # torch.quantile interpolates linearly: the 1% point of 0..99 is 0.99 (float32 round-off)
-    assert (x0, x1, y0, y1) == pytest.approx((0.99, 98.01, -196.02, -1.98), rel=1e-5)
-    with pytest.raises(ValueError, match="codes must be 2-D points"):
-        geo_fig.grid_limits(torch.zeros(10, 3), None)
-
-
 def test_figures_draw_what_they_say(geometry_record):
-    art = geometry_record.artifacts
+    data = geometry_exp.figure_data(geometry_record.artifacts, grid_n=5, steps=6, n_ellipses=40,
+                                    pairs=((0, 1), (2, 3)))
     fig = Figure()
     ax = fig.add_subplot()
-    codes = art["codes"]["vae-1"]
-    geo_fig.plot_latent_clouds(ax, codes["mean"], art["y_test"], codes["log_var"], n_ellipses=40)
+    geo_fig.plot_latent_clouds(ax, data["vae-1"]["codes"], data["labels"], data["vae-1"]["log_var"])
     assert len(ax.collections[1].get_offsets()) == 40  # one ellipse per code asked for
     assert len(ax.patches) == 2  # the prior's circles of radius 1 and 2
     assert sorted(p.get_radius() for p in ax.patches) == [1, 2]
 
     ax = Figure().add_subplot()
-    geo_fig.plot_decoded_grid(ax, art["models"]["vae-1"].decoder, (-2, 2, -1, 1), n=5)
+    geo_fig.plot_decoded_grid(ax, data["vae-1"]["grid"], (-2, 2, -1, 1))
     image = ax.images[0]
     assert image.get_array().shape == (5 * 28, 5 * 28)
     assert image.get_extent() == [-2.5, 2.5, -1.25, 1.25]  # half a cell beyond the grid's points
 
     fig = Figure()
-    geo_fig.plot_interpolations(fig, {k: art["models"][k] for k in ("ae", "vae-1")}, art["x_test"][0],
-                           art["x_test"][1], steps=6)
+    strips = {name: data[name]["strips"][0] for name in ("ae", "vae-1")}
+    geo_fig.plot_interpolations(fig, strips, *data["ends"][0])
     assert len(fig.axes) == 3 and fig.axes[-1].get_title() == "pixels blended"
+    assert fig.axes[-1].images[0].get_array().shape == (28, 6 * 28 + 5)  # six steps, padded
 
     fig = Figure(figsize=(10, 10))
-    geo_fig.plot_kl_weight_comparison(fig, art, pairs=((0, 1), (2, 3)), grid_n=4, steps=5)
+    geo_fig.plot_kl_weight_comparison(fig, data, suffix=" (full run)")
     assert len(fig.axes) == 3 * 3
-    assert fig.axes[3].get_title().startswith("VAE, $\\beta = 0.5$")
+    assert fig.axes[3].get_title() == "VAE, $\\beta = 0.5$: codes (full run)"
+    assert fig.axes[5].images[0].get_array().shape[0] == 2 * 28 + 1  # two pairs, one row each
 
 
 def test_figures_reject_bad_input(geometry_record):
@@ -118,10 +111,14 @@ def test_figures_reject_bad_input(geometry_record):
         geo_fig.plot_latent_clouds(ax, torch.zeros(200, 3), y)
     with pytest.raises(ValueError, match=r"labels must have shape \(200,\)"):
         geo_fig.plot_latent_clouds(ax, torch.zeros(200, 2), y[:10])
-    with pytest.raises(ValueError, match="log_var must be shaped like codes"):
-        geo_fig.plot_latent_clouds(ax, torch.zeros(200, 2), y, torch.zeros(200, 1))
-    with pytest.raises(ValueError, match="models must be a non-empty dict"):
+    with pytest.raises(ValueError, match="log_var must be that of the first k of the 200 codes"):
+        geo_fig.plot_latent_clouds(ax, torch.zeros(200, 2), y, torch.zeros(201, 2))
+    with pytest.raises(ValueError, match="images must be the n [*] n images of a square grid"):
+        geo_fig.plot_decoded_grid(ax, torch.zeros(24, 784), (-1, 1, -1, 1))
+    with pytest.raises(ValueError, match="strips must be a non-empty dict"):
         geo_fig.plot_interpolations(Figure(), {}, torch.zeros(784), torch.zeros(784))
+    with pytest.raises(ValueError, match="data must hold at least one model"):
+        geo_fig.plot_kl_weight_comparison(Figure(), {"labels": y, "ends": None})
 
 
 # -- clustering ----------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from ... import published
 from ...experiments import results_dir
 from ..autoencoder import VAE, model_name
 
-__all__ = ["publish_explorer", "explorer_run"]
+__all__ = ["publish_explorer", "explorer_run", "explorer_from"]
 
 
 def publish_explorer(artifacts: dict) -> dict:
@@ -25,9 +25,11 @@ def explorer_run(experiment: str) -> dict | None:
     """The committed full run of ``experiment`` as its page's explorer uses it: ``{"record",
     "decoder", "codes", "labels"}`` (float16 weights as float32, labels as int64), or None."""
     found = published.load(experiment, results_dir())
-    if found is None:
-        return None
-    record, tensors = found
+    return None if found is None else explorer_from(*found)
+
+
+def explorer_from(record: dict, tensors: dict) -> dict:
+    """:func:`explorer_run`'s answer from a loaded full ``record`` and its published ``tensors``."""
     decoder = VAE(record["config"]["hidden"]).decoder
     decoder.load_state_dict(published.state_dict(tensors, "decoder"))
     return {"record": record, "decoder": decoder.eval(), "codes": tensors["codes"],

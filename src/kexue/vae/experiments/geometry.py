@@ -9,9 +9,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ... import classifier, runtime
-from ...checks import non_negative
-from ...experiments import Headline, experiment
+from ... import classifier, published, runtime
+from ...checks import float_tensor, non_negative, positive_int
+from ...experiments import Headline, experiment, results_dir
 from ..autoencoder import (
     VAE,
     aggregate_moments,
@@ -20,18 +20,86 @@ from ..autoencoder import (
     elbo_terms,
     evidence_on_grid,
     gaussian_kl_to_prior,
+    interpolate,
+    latent_grid,
     model_name,
     squared_error,
     train_autoencoder,
 )
-from .explorer import explorer_run, publish_explorer
+from .explorer import explorer_from, publish_explorer
 
-__all__ = ["run_vae_geometry", "full_run"]
+__all__ = ["run_vae_geometry", "full_run", "figure_data", "grid_limits", "FIGURE_PAIRS"]
+
+#: the pairs of test images (by index) the page interpolates between
+FIGURE_PAIRS = ((0, 1), (2, 3), (4, 5), (7, 8))
+_IMAGES = ("grid", "strips")   # images in [0, 1], published as 8-bit grey levels
+
+
+def grid_limits(codes: torch.Tensor, log_var: torch.Tensor | None) -> tuple[float, ...]:
+    """The window a decoded grid spans: 2.5 prior standard deviations for a VAE; for an
+    autoencoder, the box holding the central 98% of its codes on each axis."""
+    codes = float_tensor(codes, "codes", ndim=2, nonempty=True)
+    if codes.shape[1] != 2:
+        raise ValueError(f"codes must be 2-D points (n x 2), got shape {tuple(codes.shape)}")
+    if log_var is not None:
+        return (-2.5, 2.5, -2.5, 2.5)
+    low, high = torch.quantile(codes, 0.01, dim=0), torch.quantile(codes, 0.99, dim=0)
+    return (float(low[0]), float(high[0]), float(low[1]), float(high[1]))
+
+
+def figure_data(artifacts: dict, *, grid_n: int = 15, steps: int = 10, n_ellipses: int = 150,
+                pairs=FIGURE_PAIRS) -> dict:
+    """What the page's figures draw, computed once from a run's models, so that a full run can
+    publish it in place of the four decoders: ``{"labels", "ends", NAME: {...}}`` with ``ends`` the
+    test images of each pair ``[len(pairs), 2, 784]`` and, per model, its test ``codes``, the
+    ``log_var`` of the first ``n_ellipses`` (VAEs only), the decoded grid's ``limits`` and its
+    ``grid_n**2`` images ``grid``, and ``strips``, the ``steps`` decoded interpolations of each
+    pair ``[len(pairs), steps, 784]``."""
+    grid_n, steps = positive_int(grid_n, "grid_n"), positive_int(steps, "steps")
+    n_ellipses = positive_int(n_ellipses, "n_ellipses")
+    x_test = artifacts["x_test"].cpu()
+    if not pairs or any(not 0 <= i < len(x_test) for pair in pairs for i in pair):
+        raise ValueError(f"pairs must index the {len(x_test)} test images, got {pairs!r}")
+    data = {"labels": artifacts["y_test"].cpu(),
+            "ends": torch.stack([x_test[list(pair)] for pair in pairs])}
+    for name, model in artifacts["models"].items():
+        model = model.cpu().eval()
+        codes = artifacts["codes"][name]
+        lim = grid_limits(codes["mean"], codes["log_var"])
+        with torch.no_grad():
+            grid = model.decoder(latent_grid(lim, grid_n))
+        data[name] = {"codes": codes["mean"].cpu(), "limits": torch.tensor(lim), "grid": grid,
+                      "strips": torch.stack([interpolate(model, x_test[a], x_test[b], steps)
+                                             for a, b in pairs])}
+        if codes["log_var"] is not None:
+            data[name]["log_var"] = codes["log_var"][:n_ellipses].cpu()
+    return data
+
+
+def _publish(artifacts: dict) -> dict:
+    """The explorer's β = 1 decoder, codes and labels, and the page's :func:`figure_data` (images
+    as 8-bit grey levels): a fraction of the weight of the four decoders."""
+    data = figure_data(artifacts)
+    tensors = {"figures.ends": data["ends"].mul(255).round().to(torch.uint8)}
+    for name in artifacts["models"]:
+        tensors.update({f"figures.{name}.{key}": value.mul(255).round().to(torch.uint8)
+                        if key in _IMAGES else value for key, value in data[name].items()})
+    return {**publish_explorer(artifacts), **tensors}
 
 
 def full_run() -> dict | None:
-    """The committed full run as the page's explorer uses it (:func:`.explorer.explorer_run`)."""
-    return explorer_run("vae-geometry-mnist")
+    """The committed full run as the page uses it: the explorer's decoder, codes and labels
+    (:func:`.explorer.explorer_from`), and ``"figures"``, its :func:`figure_data`; or None."""
+    found = published.load("vae-geometry-mnist", results_dir())
+    if found is None:
+        return None
+    record, tensors = found
+    shown = explorer_from(record, tensors)
+    figures = {"labels": shown["labels"], "ends": tensors["figures.ends"].float() / 255}
+    for name in ["ae"] + [model_name(b) for b in record["metrics"]["kl_weights"]]:
+        figures[name] = {key: value.float() / 255 if key in _IMAGES else value for key, value
+                         in published.state_dict(tensors, f"figures.{name}").items()}
+    return {**shown, "figures": figures}
 
 
 def _measure(model: nn.Module, x_test: torch.Tensor, config: dict, kl_weight: float | None
@@ -69,7 +137,7 @@ def _measure(model: nn.Module, x_test: torch.Tensor, config: dict, kl_weight: fl
                kl_weights=[0.1, 1.0, 4.0], n_samples=2000, n_evidence=10, grid_n=41, seed=0),
     full=dict(n_train=60000, n_test=10000, hidden=[512, 256], epochs=30, batch_size=100, lr=1e-3,
               kl_weights=[0.1, 1.0, 4.0], n_samples=10000, n_evidence=200, grid_n=61, seed=0),
-    metric="prior_to_aggregate_kl", publish=publish_explorer,
+    metric="prior_to_aggregate_kl", publish=_publish,
     headline=Headline("KL, prior to aggregate posterior (nats)", 0.01, None),
     description="MNIST with a 2-D latent: an autoencoder and VAEs with KL weights beta (1 is the "
                 "post's objective ||x - D(mu + sigma eps)||^2 + KL). Test reconstruction error and "

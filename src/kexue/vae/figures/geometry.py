@@ -1,19 +1,19 @@
-"""The tables and figures of the VAE-geometry chapter, drawn from the metrics and artifacts of the
-experiment ``vae-geometry-mnist`` (:mod:`kexue.vae.experiments.geometry`): the codes as points and
-blobs, decoded grids of the latent plane, interpolations, and the comparison across KL weights.
+"""The tables and figures of the VAE-geometry chapter, drawn from the metrics of the experiment
+``vae-geometry-mnist`` and from what :func:`kexue.vae.experiments.geometry.figure_data` computes of
+its models (a full run publishes that): the codes as points and blobs, decoded grids of the latent
+plane, interpolations, and the comparison across KL weights.
 
 Serves chapters/part3-vae/vae-geometry.ipynb (post 7725).
 """
 from __future__ import annotations
 
 import torch
-from torch import nn
 
-from ...checks import float_tensor, label_tensor, positive_int
-from ..autoencoder import interpolate, latent_grid, model_name
+from ...checks import float_tensor, label_tensor
+from ..autoencoder import model_name
 
-__all__ = ["summary_tables", "model_title", "grid_limits", "plot_latent_clouds",
-           "plot_decoded_grid", "plot_interpolations", "plot_kl_weight_comparison"]
+__all__ = ["summary_tables", "model_title", "plot_latent_clouds", "plot_decoded_grid",
+           "plot_interpolations", "plot_kl_weight_comparison"]
 
 
 def summary_tables(metrics: dict) -> tuple[tuple[list, list], tuple[list, list]]:
@@ -54,28 +54,26 @@ def _colours(labels: torch.Tensor):
 
 
 def plot_latent_clouds(ax, codes: torch.Tensor, labels: torch.Tensor,
-                       log_var: torch.Tensor | None = None, *, n_ellipses: int = 150,
-                       title: str | None = None, legend: bool = True) -> None:
-    """The codes of test images as points coloured by digit and, with ``log_var``, the 1-sigma
-    ellipses (axes ``sigma_1``, ``sigma_2``) of the first ``n_ellipses`` of them; the circles of
+                       log_var: torch.Tensor | None = None, *, title: str | None = None,
+                       legend: bool = True) -> None:
+    """The codes of test images as points coloured by digit and, with ``log_var`` (that of the
+    first ``k <= n`` codes), their 1-sigma ellipses (axes ``sigma_1``, ``sigma_2``); the circles of
     radius 1 and 2 (solid, dashed) mark the prior N(0, I)."""
     from matplotlib.collections import EllipseCollection
     from matplotlib.lines import Line2D
     from matplotlib.patches import Circle
 
-    codes = float_tensor(codes, "codes", ndim=2, nonempty=True).detach().cpu()
-    if codes.shape[1] != 2:
-        raise ValueError(f"codes must be 2-D points (n x 2), got shape {tuple(codes.shape)}")
+    codes = _points(codes)
     labels = label_tensor(labels, "labels", n=len(codes)).cpu()
     colours = _colours(labels)
     ax.scatter(codes[:, 0], codes[:, 1], s=3, c=colours, alpha=0.6, linewidths=0)
     if log_var is not None:
         log_var = float_tensor(log_var, "log_var", ndim=2).detach().cpu()
-        if log_var.shape != codes.shape:
-            raise ValueError(f"log_var must be shaped like codes {tuple(codes.shape)}, got "
-                             f"{tuple(log_var.shape)}")
-        k = min(positive_int(n_ellipses, "n_ellipses"), len(codes))
-        sigma = log_var[:k].mul(0.5).exp()
+        if log_var.shape[1] != 2 or len(log_var) > len(codes):
+            raise ValueError(f"log_var must be that of the first k of the {len(codes)} codes "
+                             f"(k x 2), got shape {tuple(log_var.shape)}")
+        k = len(log_var)
+        sigma = log_var.mul(0.5).exp()
         ax.add_collection(EllipseCollection(
             2 * sigma[:, 0].numpy(), 2 * sigma[:, 1].numpy(), 0, units="xy",
             offsets=codes[:k].numpy(), offset_transform=ax.transData, facecolors=colours[:k],
@@ -92,15 +90,23 @@ def plot_latent_clouds(ax, codes: torch.Tensor, labels: torch.Tensor,
                   title_fontsize=6, framealpha=0.7, handletextpad=0.1, columnspacing=0.4)
 
 
-def plot_decoded_grid(ax, decoder: nn.Module, lim, *, n: int = 15, title: str | None = None
-                      ) -> None:
-    """Decode an ``n x n`` grid over ``lim = (z1_min, z1_max, z2_min, z2_max)`` and draw each image
-    at its point of the plane, so the axes read as latent coordinates."""
+def _points(codes) -> torch.Tensor:
+    codes = float_tensor(codes, "codes", ndim=2, nonempty=True).detach().cpu()
+    if codes.shape[1] != 2:
+        raise ValueError(f"codes must be 2-D points (n x 2), got shape {tuple(codes.shape)}")
+    return codes
+
+
+def plot_decoded_grid(ax, images: torch.Tensor, lim, *, title: str | None = None) -> None:
+    """Draw the ``n * n`` decoded images of a grid over ``lim = (z1_min, z1_max, z2_min,
+    z2_max)`` (:func:`kexue.vae.autoencoder.latent_grid`'s order), each at its point of the
+    plane, so the axes read as latent coordinates."""
     from ... import viz
 
-    z = latent_grid(lim, n)
-    with torch.no_grad():
-        images = decoder(z.to(next(decoder.parameters()).device)).cpu()
+    images = float_tensor(images, "images", ndim=2, nonempty=True).detach().cpu()
+    n = round(len(images) ** 0.5)
+    if n * n != len(images):
+        raise ValueError(f"images must be the n * n images of a square grid, got {len(images)}")
     x0, x1, y0, y1 = (float(v) for v in lim)
     dx, dy = (x1 - x0) / max(n - 1, 1), (y1 - y0) / max(n - 1, 1)
     ax.imshow(viz.tile_images(images, ncols=n, pad=0), cmap="gray_r", vmin=0, vmax=1,
@@ -108,32 +114,19 @@ def plot_decoded_grid(ax, decoder: nn.Module, lim, *, n: int = 15, title: str | 
     ax.set(xlabel="$z_1$", ylabel="$z_2$", title=title)
 
 
-def plot_interpolations(fig, models: dict, x_a: torch.Tensor, x_b: torch.Tensor, *,
-                        steps: int = 10) -> None:
-    """One row per model: the decoded straight line between the codes of ``x_a`` and ``x_b``; a
-    last row blends the two images' pixels instead."""
+def plot_interpolations(fig, strips: dict, x_a: torch.Tensor, x_b: torch.Tensor) -> None:
+    """One row per entry of ``strips`` (title -> the decoded straight line between the codes of
+    ``x_a`` and ``x_b``, ``[steps, 784]``); a last row blends the two images' pixels instead."""
     from ... import viz
 
-    if not isinstance(models, dict) or not models:
-        raise ValueError("models must be a non-empty dict of name -> Autoencoder or VAE")
-    rows = [(name, interpolate(model, x_a, x_b, steps).cpu()) for name, model in models.items()]
-    t = torch.linspace(0, 1, positive_int(steps, "steps"))[:, None]
-    rows.append(("pixels blended", ((1 - t) * x_a.cpu() + t * x_b.cpu())))
+    if not isinstance(strips, dict) or not strips:
+        raise ValueError("strips must be a non-empty dict of title -> decoded images")
+    steps = len(next(iter(strips.values())))
+    t = torch.linspace(0, 1, steps)[:, None]
+    rows = [*strips.items(), ("pixels blended", (1 - t) * x_a.cpu() + t * x_b.cpu())]
     for i, (name, images) in enumerate(rows):
         viz.image_grid(images, ncols=steps, ax=fig.add_subplot(len(rows), 1, i + 1), title=name)
     fig.tight_layout()
-
-
-def grid_limits(codes: torch.Tensor, log_var: torch.Tensor | None) -> tuple[float, ...]:
-    """The window a decoded grid spans: 2.5 prior standard deviations for a VAE; for an
-    autoencoder, the box holding the central 98% of its codes on each axis."""
-    codes = float_tensor(codes, "codes", ndim=2, nonempty=True)
-    if codes.shape[1] != 2:
-        raise ValueError(f"codes must be 2-D points (n x 2), got shape {tuple(codes.shape)}")
-    if log_var is not None:
-        return (-2.5, 2.5, -2.5, 2.5)
-    low, high = torch.quantile(codes, 0.01, dim=0), torch.quantile(codes, 0.99, dim=0)
-    return (float(low[0]), float(high[0]), float(low[1]), float(high[1]))
 
 
 def model_title(name: str, *, tex: bool = True) -> str:
@@ -145,25 +138,25 @@ def model_title(name: str, *, tex: bool = True) -> str:
     return f"VAE, $\\beta = {beta}$" if tex else f"VAE, β = {beta}"
 
 
-def plot_kl_weight_comparison(fig, artifacts: dict, pairs=((0, 1),), *, grid_n: int = 12,
-                              steps: int = 10) -> None:
-    """One row per model of the experiment (autoencoder, then the VAEs by KL weight): the codes
-    with their ellipses; the decoded grid (for a VAE over [-2.5, 2.5]^2 of the prior, for the
-    autoencoder over its codes' central box); interpolations between the test images of each index
-    pair in ``pairs``."""
+def plot_kl_weight_comparison(fig, data: dict, *, suffix: str = "") -> None:
+    """One row per model of ``data`` (:func:`kexue.vae.experiments.geometry.figure_data`: the
+    autoencoder, then the VAEs by KL weight): the codes with their ellipses; the decoded grid (for
+    a VAE over [-2.5, 2.5]^2 of the prior, for the autoencoder over its codes' central box); the
+    interpolations between each pair of test images. ``suffix`` follows each row's title."""
     from ... import viz
 
-    x_test, y_test = artifacts["x_test"], artifacts["y_test"]
-    names = list(artifacts["models"])
+    names = [key for key in data if key not in ("labels", "ends")]
+    if not names:
+        raise ValueError("data must hold at least one model's figure data (see figure_data)")
     gs = fig.add_gridspec(len(names), 3, width_ratios=[1, 1, 1.4])
     for row, name in enumerate(names):
-        model, codes = artifacts["models"][name], artifacts["codes"][name]
-        plot_latent_clouds(fig.add_subplot(gs[row, 0]), codes["mean"], y_test, codes["log_var"],
-                           title=f"{model_title(name)}: codes", legend=row == 0)
-        plot_decoded_grid(fig.add_subplot(gs[row, 1]), model.decoder,
-                          grid_limits(codes["mean"], codes["log_var"]), n=grid_n,
+        d = data[name]
+        plot_latent_clouds(fig.add_subplot(gs[row, 0]), d["codes"], data["labels"],
+                           d.get("log_var"), title=f"{model_title(name)}: codes{suffix}",
+                           legend=row == 0)
+        plot_decoded_grid(fig.add_subplot(gs[row, 1]), d["grid"], d["limits"].tolist(),
                           title="decoded grid")
-        strips = torch.cat([interpolate(model, x_test[a], x_test[b], steps) for a, b in pairs])
-        viz.image_grid(strips, ncols=steps, ax=fig.add_subplot(gs[row, 2]),
-                       title="interpolations between test images")
+        strips = d["strips"]
+        viz.image_grid(strips.reshape(-1, strips.shape[-1]), ncols=strips.shape[1],
+                       ax=fig.add_subplot(gs[row, 2]), title="interpolations between test images")
     fig.tight_layout()
