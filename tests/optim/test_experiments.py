@@ -26,6 +26,26 @@ def test_compare_batch_sizes_on_synthetic_data(accumulation_comparison):
     assert runs["accumulated"]["test_acc"] == runs["large batch"]["test_acc"]
 
 
+def _as_committed(monkeypatch, name, config, metrics):
+    """``load_records()`` answering with a full record of ``name`` as one reads back from JSON."""
+    data = json.loads(json.dumps({"experiment": name, "profile": "full", "config": config,
+                                  "metrics": metrics}))
+    monkeypatch.setattr(ex, "load_records", lambda: [data])
+    return data
+
+
+def test_accumulation_full_run_view_is_what_the_run_recorded(accumulation_comparison, monkeypatch):
+    _, metrics, artifacts = accumulation_comparison
+    monkeypatch.setattr(ex, "load_records", lambda: [])
+    assert ex.accumulation_full_run() is None               # no record: the page's own run
+    data = _as_committed(monkeypatch, "accumulation-mnist", {}, metrics)
+    shown = ex.accumulation_full_run()
+    assert shown["record"] is data and shown["histories"] == artifacts["histories"]
+    fig = Figure()
+    kx.optim.figures.accumulation.plot_runs(shown["histories"], fig)
+    assert len(fig.axes[0].lines) == 3
+
+
 # -- heun-vs-sgd-mnist -----------------------------------------------------------------------------
 def test_compare_with_sgd_spends_equal_gradient_evaluations(heun_comparison):
     (x, y), metrics, artifacts = heun_comparison
@@ -43,6 +63,19 @@ def test_compare_with_sgd_spends_equal_gradient_evaluations(heun_comparison):
     with pytest.raises(ValueError, match="must be even"):
         ex.compare_with_sgd((x, y), (x, y), lrs=[0.1], evaluations=7, batch=10, hidden=8,
                             eval_every=4, seed=0)
+
+
+def test_heun_full_run_view_is_what_the_run_recorded(heun_comparison, monkeypatch):
+    _, metrics, artifacts = heun_comparison
+    monkeypatch.setattr(ex, "load_records", lambda: [])
+    assert ex.heun_full_run() is None                       # no record: the page's own run
+    _as_committed(monkeypatch, "heun-vs-sgd-mnist", {}, metrics)
+    shown = ex.heun_full_run()
+    best = {k: (k, metrics[f"best_{k}"]["lr"]) for k in ("sgd", "heun")}
+    assert shown["curves"] == {key: artifacts["curves"][key] for key in best.values()}
+    fig = Figure()
+    kx.optim.figures.heun.plot_mnist_runs(shown["metrics"], shown["curves"], fig)
+    assert len(fig.axes[1].lines) == 2
 
 
 # -- adaptive-optimisers-2d ------------------------------------------------------------------------
@@ -82,6 +115,19 @@ def test_experiment_moves_the_faster_layer_further(layerwise_record):
     assert all(r["max_gap_reparametrise_vs_groups"] < 1e-10 for r in runs.values())
     assert record.metrics["movement_ratio"] == pytest.approx(moved[2] / moved[1])
     assert len(record.artifacts["runs"][1.0]["movement"]) == 4  # steps 0, 10, 20, 30
+
+
+def test_layerwise_full_run_view_is_what_the_run_recorded(layerwise_record, monkeypatch):
+    monkeypatch.setattr(ex, "load_records", lambda: [])
+    assert ex.layerwise_full_run() is None                 # no record: the page's own run
+    data = json.loads(json.dumps(layerwise_record.to_json()))  # as a committed record reads back
+    monkeypatch.setattr(ex, "load_records", lambda: [data])
+    shown, art = ex.layerwise_full_run(), layerwise_record.artifacts
+    assert shown["runs"] == art["runs"] and shown["layer"] == art["layer"] == "hidden1"
+    assert shown["layers"] == art["layers"] and shown["record"] is data
+    fig = Figure()
+    kx.optim.figures.layerwise.plot_layerwise_runs(shown, fig)
+    assert [len(line.get_xdata()) for line in fig.axes[1].lines] == [4, 4, 4]
 
 
 # -- mnist-callbacks -------------------------------------------------------------------------------

@@ -37,8 +37,9 @@ def compare_batch_sizes(train_data, test_data, *, k: int, micro_batch: int, epoc
     ``Accumulate(., k)``; Adam on batches of ``k * micro_batch``. Same start, same data order,
     same number of epochs. The network is the post's ReLU MLP ``784 -> hidden -> hidden -> 10``
     without its dropout, whose masks would differ between micro-batches and the big batch.
-    Returns ``(metrics, artifacts)`` with per-run train/test loss and accuracy, wall time, and the
-    largest parameter difference between the last two runs."""
+    Returns ``(metrics, artifacts)`` with per-run train/test loss and accuracy, wall time and
+    training history (four windows an epoch), and the largest parameter difference between the
+    last two runs."""
     runs = {"small batch": (micro_batch, 1), "accumulated": (micro_batch, k),
             "large batch": (micro_batch * k, 1)}
     metrics, models, histories = {}, {}, {}
@@ -59,12 +60,27 @@ def compare_batch_sizes(train_data, test_data, *, k: int, micro_batch: int, epoc
         metrics[name] = {"batch": batch, "k": accumulate, "optimizer_steps": epochs * len(
             train_data[0]) // (batch * accumulate), "train_loss": train_eval["loss"],
             "train_acc": train_eval["acc"], "test_loss": test_eval["loss"],
-            "test_acc": test_eval["acc"], "seconds": seconds}
+            "test_acc": test_eval["acc"], "seconds": seconds, "history": history.rows}
         models[name], histories[name] = model, history.rows
     gap = max_difference(models["accumulated"], models["large batch"])
     summary = {"runs": metrics, "max_param_diff_accumulated_vs_large": gap,
                "test_acc_accumulated": metrics["accumulated"]["test_acc"]}
     return summary, {"histories": histories}
+
+
+def accumulation_full_run() -> dict | None:
+    """The committed full record of ``accumulation-mnist`` with the training histories that
+    :func:`kexue.optim.figures.accumulation.plot_runs` draws: ``{"record", "histories"}``, or
+    None without one."""
+    record = _full_record("accumulation-mnist")
+    runs = record and record["metrics"]["runs"]
+    if not runs or "history" not in next(iter(runs.values())):
+        return None
+    return {"record": record, "histories": {name: r["history"] for name, r in runs.items()}}
+
+
+def _full_record(name: str) -> dict | None:
+    return next((r for r in load_records() if r["experiment"] == name), None)
 
 
 @experiment(
@@ -133,7 +149,8 @@ def compare_with_sgd(train_data, test_data, *, lrs, evaluations: int, batch: int
     """For each step size: SGD for ``evaluations`` steps and Heun for ``evaluations / 2`` steps
     (each costs ``evaluations`` gradients), same start, same batch order; the loss on the whole
     training set, test accuracy and wall time. Heun's two gradients in a step use the same batch.
-    Returns ``(metrics, artifacts)``: a row per run and the curves."""
+    Returns ``(metrics, artifacts)``: a row per run, each method's best run with its curve, and
+    every run's curve."""
     evaluations = positive_int(evaluations, "evaluations")
     if evaluations % 2 or eval_every % 2 or evaluations % eval_every:
         raise ValueError("evaluations and eval_every must be even, and evaluations a multiple "
@@ -165,11 +182,23 @@ def compare_with_sgd(train_data, test_data, *, lrs, evaluations: int, batch: int
             curves[(method, lr)] = probe.rows
     best = {m: min((r for r in runs if r["method"] == m and not r["diverged"]),
                    key=lambda r: r["train_loss"]) for m in ("sgd", "heun")}
-    metrics = {"runs": runs,
-               "best_sgd": {k: best["sgd"][k] for k in ("lr", "train_loss", "test_acc")},
-               "best_heun": {k: best["heun"][k] for k in ("lr", "train_loss", "test_acc")},
+    metrics = {"runs": runs, **{f"best_{m}": {
+        **{k: best[m][k] for k in ("lr", "train_loss", "test_acc")},
+        "curve": curves[(m, best[m]["lr"])]} for m in ("sgd", "heun")},
                "test_acc_gap": best["heun"]["test_acc"] - best["sgd"]["test_acc"]}
     return metrics, {"curves": curves}
+
+
+def heun_full_run() -> dict | None:
+    """The committed full record of ``heun-vs-sgd-mnist`` as
+    :func:`kexue.optim.figures.heun.plot_mnist_runs` takes it: ``{"record", "metrics",
+    "curves"}`` with the curves of each method's best run, or None without one."""
+    record = _full_record("heun-vs-sgd-mnist")
+    if record is None or "curve" not in record["metrics"]["best_sgd"]:
+        return None
+    m = record["metrics"]
+    return {"record": record, "metrics": m,
+            "curves": {(k, m[f"best_{k}"]["lr"]): m[f"best_{k}"]["curve"] for k in ("sgd", "heun")}}
 
 
 @experiment(
@@ -356,7 +385,7 @@ def run_layerwise_lr(config: dict):
             "multiplier": m, "final_train_loss": history.last("loss"),
             "test_acc": classifier.evaluate(model, Xt, yt)["acc"],
             "movement": {n: probe.rows[-1][n] for n in probe.layers},
-            "max_gap_reparametrise_vs_groups": gap})
+            "max_gap_reparametrise_vs_groups": gap, "curves": runs[m]})
     by_m = {r["multiplier"]: r for r in metrics["runs"]}
     base, top = by_m.get(1.0), by_m[max(by_m)]
     if base is None:
@@ -365,6 +394,19 @@ def run_layerwise_lr(config: dict):
     first = {m: runs[m]["movement"][1][layer] for m in (1.0, max(by_m))}  # after `every` steps
     metrics["early_movement_ratio"] = first[max(by_m)] / first[1.0]
     return metrics, {"runs": runs, "layer": layer, "layers": probe.layers}
+
+
+def layerwise_full_run() -> dict | None:
+    """The committed full record of ``layerwise-lr-mnist`` as the artifacts that
+    :func:`kexue.optim.figures.layerwise.plot_layerwise_runs` draws (its training curves and
+    movements, every ``every`` steps, kept in the record's metrics), plus ``"record"``; None
+    without one."""
+    record = _full_record("layerwise-lr-mnist")
+    if record is None or "curves" not in record["metrics"]["runs"][0]:
+        return None
+    runs = {r["multiplier"]: r["curves"] for r in record["metrics"]["runs"]}
+    return {"record": record, "runs": runs, "layer": record["config"]["layer"],
+            "layers": list(record["metrics"]["runs"][0]["movement"])}
 
 
 # -- layers-and-callbacks.ipynb: the chapter's MNIST run ---------------------------------------
@@ -472,10 +514,9 @@ def callbacks_full_run() -> dict | None:
     :func:`kexue.optim.figures.layers.plot_run`, :func:`ema_advantage` and the patience explorer
     take (its evaluations, the learning rate of every step it ran, recomputed from the config by
     the same scheduler), plus ``"record"``; None without one."""
-    found = [r for r in load_records() if r["experiment"] == "mnist-callbacks"]
-    if not found or "evaluations" not in found[0]["metrics"]:
+    record = _full_record("mnist-callbacks")
+    if record is None or "evaluations" not in record["metrics"]:
         return None
-    record = found[0]
     c, m = record["config"], record["metrics"]
     lr = record_schedule(lambda opt: warmup_cosine(opt, warmup=c["warmup"], total=c["steps"],
                                                    floor=c["lr_floor"]), m["steps_run"], c["lr"])
