@@ -14,14 +14,16 @@ import time
 import torch
 
 from ... import runtime, train
-from ...experiments import Headline, experiment
+from ...checks import positive_int
+from ...experiments import Headline, experiment, load_records
 from ...text import corpora
 from ...text.vocab import CharVocab, pad_batch
 from .. import decoding, overlap
 from ..seq2seq import TitleSeq2Seq, TitleTransformer, step_function, teacher_forcing_loss
 
 __all__ = ["title_splits", "TitleData", "build_model", "train_model", "decode_titles",
-           "attention_examples", "stop_probabilities", "run_titles", "run_stopping"]
+           "attention_examples", "stop_probabilities", "stop_paths", "stopping_full_run",
+           "run_titles", "run_stopping"]
 
 
 def title_splits(config: dict) -> dict[str, list[tuple[str, str]]]:
@@ -168,14 +170,45 @@ def attention_examples(model, data: TitleData, config: dict, count: int) -> list
 
 def stop_probabilities(model, data: TitleData, config: dict, count: int) -> list[dict]:
     """For the first ``count`` test poems: the greedy title (up to the cap) and the model's
-    probability of EOS at each step along it, EOS's own step included."""
-    source = data.tensors["test"][0][:count]
+    probability of EOS at each step along it, EOS's own step included (``p_eos``); and the same
+    along the poem's real title, fed to the decoder as in training (``p_eos_true``, one value per
+    title character and one for the step where EOS is due)."""
+    source, target = (t[:count] for t in data.tensors["test"])
+    eos_id = data.vocab.eos_id
     titles, ended = decode_titles(model, data, source, search="greedy", config=config)
+    real = [row[:row.index(eos_id)] for row in target.tolist()]    # BOS and the title
+    real_inputs = pad_batch(real, pad_id=data.vocab.pad_id, device=source.device)[0]
     with torch.no_grad():
-        log_p = model(source, _teacher_inputs(data, titles)).log_softmax(-1)
-    eos = log_p[..., data.vocab.eos_id].exp()
-    return [{"title": t, "ended": bool(e), "p_eos": eos[i, :len(t) + 1].round(decimals=4).tolist()}
+        along_greedy = model(source, _teacher_inputs(data, titles)).log_softmax(-1)
+        along_real = model(source, real_inputs).log_softmax(-1)
+    eos, eos_true = along_greedy[..., eos_id].exp(), along_real[..., eos_id].exp()
+
+    def rounded(values):
+        return [round(v, 4) for v in values.tolist()]
+
+    return [{"title": t, "ended": bool(e), "p_eos": rounded(eos[i, :len(t) + 1]),
+             "p_eos_true": rounded(eos_true[i, :len(real[i])])}
             for i, (t, e) in enumerate(zip(titles, ended))]
+
+
+def stop_paths(stop_probabilities: dict, count: int = 10) -> dict:
+    """The curves the page draws from a run's ``stop_probabilities`` metric (name -> one entry
+    per poem, :func:`stop_probabilities`): ``{"along the real titles": {name: [p_eos_true, ...]},
+    "along the greedy titles": {name: [p_eos, ...]}}`` for the first ``count`` poems."""
+    count = positive_int(count, "count")
+    return {reading: {name: [s[key] for s in poems[:count]]
+                      for name, poems in stop_probabilities.items()}
+            for reading, key in (("along the real titles", "p_eos_true"),
+                                 ("along the greedy titles", "p_eos"))}
+
+
+def stopping_full_run() -> dict | None:
+    """The committed full record of ``seq2seq-stopping``, where it holds the stop probabilities
+    along the real titles too (:func:`stop_probabilities`); None otherwise."""
+    record = next((r for r in load_records() if r["experiment"] == "seq2seq-stopping"), None)
+    if record is None or "p_eos_true" not in record["metrics"]["stop_probabilities"]["softmax"][0]:
+        return None
+    return record
 
 
 def run_titles(config: dict):
