@@ -65,6 +65,7 @@ def test_every_committed_publication_matches_its_record_and_stays_small():
         total += record["published"]["bytes"]
         assert sorted(tensors) == sorted(record["published"]["tensors"]), name
         assert record["published"]["bytes"] < 2.5e6, f"{name} publishes more than 2.5 MB"
-    # about 2 MB a part so far (Parts I-VII: 14.7 MB); the pages need the models they explore
-    assert total < 15e6, f"published artifacts {total / 1e6:.1f} MB: keep them to a few MB a part"
+    # about 2 MB a part so far (Parts I-VII: 15.7 MB); the pages need the models they explore and
+    # the figures they draw from the full runs (vae-geometry's four models: 1 MB of figure data)
+    assert total < 16e6, f"published artifacts {total / 1e6:.1f} MB: keep them to a few MB a part"
     assert not [p.name for p in results.glob("*.pt") if p.stem not in names], "a .pt no record names"

@@ -1,8 +1,13 @@
-"""The geometry chapter's statements about its full-profile record (results/vae-geometry-mnist.json)."""
+"""The geometry chapter's statements about its full-profile record (results/vae-geometry-mnist.json)
+and about the quick run the page executes (rerun here, 10 s)."""
 import json
+import math
 from pathlib import Path
 
 import pytest
+import torch
+
+from ..conftest import quoted
 
 RECORD = Path(__file__).resolve().parents[2] / "results" / "vae-geometry-mnist.json"
 
@@ -37,4 +42,64 @@ def test_the_full_run_publishes_its_figures_in_less_than_half_the_weight_of_its_
     if record:                  # what it publishes instead: one decoder and the figures' data
         published = record["published"]
         assert "figures.vae-4.grid" in published["tensors"]
-        assert published["bytes"] < 2.2e6 < 4 * 2 * per_decoder / 2
+        assert published["bytes"] - 2 * per_decoder < 4 * 2 * per_decoder / 4
+
+
+def test_the_full_run_reading():
+    if not RECORD.exists():
+        pytest.skip("no full-profile record")
+    m = json.loads(RECORD.read_text())["metrics"]
+    vaes = {b: m[f"vae-{b:g}"] for b in (0.1, 1.0, 4.0)}
+    assert quoted(m["ae"]["recon_error"], "27.18")
+    assert m["ae"]["recon_error"] < min(v["recon_error"] for v in vaes.values())
+    for v in vaes.values():  # the chain of eq-geo-surgery
+        assert v["kl"] > v["aggregate_to_prior_kl"] > v["moment_kl_to_prior"]
+    gaps = [v["elbo_gap_mean"] for v in vaes.values()]
+    assert [quoted(g, t) for g, t in zip(gaps, ("14.7", "1.6", "0.28"))] == [True] * 3
+    sigma = {b: v["median_sigma"] for b, v in vaes.items()}
+    assert max(sigma[0.1]) < 0.02                                       # "under 0.02"
+    assert sorted(round(s, 2) for s in sigma[1.0]) == [0.06, 0.07]      # "0.06 to 0.07"
+    assert all(0.25 <= s <= 1 / 3 for s in sigma[4.0])                  # "a quarter to a third"
+    C = vaes[1.0]["aggregate_cov"]
+    assert round(100 * max(abs(C[0][0] - 1), abs(C[1][1] - 1), abs(C[0][1]))) == 5  # "about 5%"
+    assert quoted(vaes[4.0]["kl"], "2.6") and vaes[4.0]["kl"] > torch.log(torch.tensor(10.0))
+    assert 2.5 < vaes[4.0]["kl"] < 3
+
+
+def test_the_full_run_figures_as_the_page_describes_them():
+    """The published figure data weigh 1 MB; 40% and 86% of the beta = 1 codes lie within one and
+    two units of the origin, as 39% and 86% of draws from the prior N(0, I) would."""
+    from kexue.vae.experiments import geometry
+
+    shown = geometry.full_run()
+    if shown is None:
+        pytest.skip("no full-profile record publishing the figures")
+    tensors = shown["record"]["published"]["tensors"]
+    figure_bytes = sum(
+        torch.Size(shape).numel() * (1 if key.split(".")[-1] in ("grid", "strips", "ends") else 2)
+        for key, shape in tensors.items() if key.startswith("figures."))
+    assert quoted(figure_bytes / 1e6, "1")
+    radius = shown["figures"]["vae-1"]["codes"].norm(dim=1)
+    inside = [float((radius < r).float().mean()) for r in (1, 2)]
+    prior = [1 - math.exp(-r * r / 2) for r in (1, 2)]          # chi-squared with 2 degrees
+    assert [round(100 * f) for f in inside] == [40, 86] and [round(100 * f) for f in prior] == [39, 86]
+
+
+@pytest.fixture(scope="module")
+def quick():
+    import kexue as kx
+
+    return kx.experiments.run("vae-geometry-mnist", "quick").metrics
+
+
+def test_the_quick_run_the_page_describes(quick):
+    """"reconstruction errors of 36 to 40", "the beta = 1 VAE's median sigma is 0.23"; exercise 3:
+    the beta = 4 VAE's mean KL about 1.4 nats, its KL(q || prior) a few hundredths, and beta = 1's
+    mean KL between 2.5 and 3 nats."""
+    errors = [quick[name]["recon_error"] for name in ("ae", "vae-0.1", "vae-1", "vae-4")]
+    assert 36 <= min(errors) and max(errors) <= 40
+    assert all(quoted(s, "0.23") for s in quick["vae-1"]["median_sigma"])
+    assert quoted(quick["vae-4"]["kl"], "1.4") and 0.01 < quick["vae-4"]["aggregate_to_prior_kl"] < 0.1
+    assert 2.5 < quick["vae-1"]["kl"] < 3
+    fano = 1 - (quick["vae-4"]["kl"] + 0.69) / 2.30
+    assert quoted(fano, "0.09") or quoted(1 - (1.4 + 0.69) / 2.30, "0.09")
