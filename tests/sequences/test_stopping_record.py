@@ -164,7 +164,7 @@ def test_the_full_run_quotes(record):
     assert m["sizes"]["train"] == 191097 and m["sizes"]["test"] == 1000
     assert c["steps"] == 1500 and c["batch_size"] == 64
     assert 0.4 < c["steps"] * c["batch_size"] / m["sizes"]["train"] < 0.6  # "about half a pass"
-    assert round(record["wall_time_s"] / 60) == 19
+    assert round(record["wall_time_s"] / 60) == 22
     soft, st = m["variants"]["softmax"], m["variants"]["self-terminating"]
     for v in (soft, st):
         assert v["greedy"]["capped_share"] == 0 and v["beam"]["capped_share"] == 0
@@ -198,3 +198,24 @@ def test_the_quick_profile_the_page_describes():
 
     quick = experiments.get("seq2seq-stopping").quick
     assert (quick["steps"], quick["n_train"], quick["n_test"]) == (40, 5000, 60)
+
+
+def test_the_figure_of_the_full_run(record):
+    """The stop probabilities along the first ten held-out poems' real and greedy titles."""
+    from kexue.sequences.experiments import titles
+
+    paths = titles.stop_paths(record["metrics"]["stop_probabilities"], count=10)
+    real, greedy = paths["along the real titles"], paths["along the greedy titles"]
+    soft, st = real["softmax"], real["self-terminating"]
+    assert quoted(max(v for p in soft for v in p[:-1]), "0.59")
+    assert sum(p[-1] > 0.5 for p in soft) == 6 and sum(p[-1] > 0.9 for p in st) == 3
+    floor = [1 - 0.97 ** (t + 1) for t in range(40)]
+    assert all(v >= floor[t] - 1e-3 for p in st for t, v in enumerate(p))
+    assert {len(p) - 1 for p in greedy["softmax"]} == {7}
+    ends = [p[-1] for p in greedy["softmax"]]
+    assert quoted(min(ends), "0.33") and quoted(max(ends), "0.56")
+    assert all(max(p[:-1]) < 0.1 for p in greedy["softmax"])          # "near zero" before
+    assert {len(p) - 1 for p in greedy["self-terminating"]} == {1, 2}
+    ends = [p[-1] for p in greedy["self-terminating"]]
+    assert quoted(min(ends), "0.06") and quoted(max(ends), "0.09")
+    assert all(abs(p[-1] - floor[len(p) - 1]) < 0.002 for p in greedy["self-terminating"])
