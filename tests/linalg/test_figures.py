@@ -87,3 +87,18 @@ def test_rank_one_figures_draw():
     for s, t in ((-2.0, 0.0), (0.0, 0.0), (2 / 3, 1.5)):
         assert widget.png(s=s, t=t).startswith(b"\x89PNG")
     assert len(widget.sliders[0].grid) * len(widget.sliders[1].grid) <= 60
+
+
+def test_result_rows_of_the_two_experiments():
+    rec = experiments.run("injective-flow-density", profile="quick", n_samples=5_000, chunk=5_000)
+    rows = fg.injective_flow_rows(rec.metrics)
+    assert [row[1] for row in rows][::2] == [1, 0] and rows[0][2].startswith(f"{rec.metrics['mass']:.4f}")
+    hutch = experiments.run("det-exp-trace-hutchinson", profile="quick", dim=8, trials=20,
+                            probes=[1, 2, 4], logdet_probes=64)
+    rows = fg.hutchinson_rows(hutch.metrics, hutch.config)
+    assert len(rows) == 6 and rows[4][0] == "stochastic log det(I+A), 64 probes"
+    assert rows[3][1] == f"<= {8 * 0.5 ** 41 / (41 * 0.5):.0e} (exercise 4)"  # terms = 40
+    with pytest.raises(KeyError, match="injective-flow-density"):
+        fg.injective_flow_rows(hutch.metrics)
+    with pytest.raises(KeyError, match="det-exp-trace-hutchinson"):
+        fg.hutchinson_rows(rec.metrics, hutch.config)

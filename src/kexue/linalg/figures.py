@@ -117,6 +117,28 @@ def plot_hutchinson(fig, artifacts: dict) -> None:
     fig.tight_layout()
 
 
+def hutchinson_rows(metrics: dict, config: dict) -> list[list[str]]:
+    """Rows ``[quantity, theory, measured]`` of a ``det-exp-trace-hutchinson`` run: the variance
+    law of the trace estimate, its bias, the series truncation (against its bound
+    d ρ^(N+1) / ((N+1)(1-ρ))) and the stochastic log det(I + A) against ``slogdet``."""
+    missing = {"variance_slope", "logdet_exact", "logdet_z"} - set(metrics)
+    if missing:
+        raise KeyError(f"metrics lack {sorted(missing)}: pass a det-exp-trace-hutchinson run's")
+    r, (d, rho, n) = metrics, (config[k] for k in ("dim", "norm", "terms"))
+    bound = d * rho ** (n + 1) / ((n + 1) * (1 - rho))      # d sum_{k>N} rho^k / k
+    z_law = "N(0, 1): abs < 3 in 99.7% of runs"
+    return [["slope of log Var(T_m) against log m", "-1", f"{r['variance_slope']:.3f}"],
+            ["single-probe variance / exact v_1", "1", f"{r['variance_ratio_1_probe']:.3f}"],
+            ["bias of the trace estimate (in standard errors)", z_law, f"{r['trace_bias_z']:.2f}"],
+            ["series truncation error of log det(I+A)", f"<= {bound:.0e} (exercise 4)",
+             f"{r['logdet_series_truncation_error']:.1e}"],
+            [f"stochastic log det(I+A), {config['logdet_probes']} probes",
+             f"{r['logdet_exact']:.4f} (slogdet)",
+             f"{r['logdet_estimate']:.4f} ± {r['logdet_stderr']:.4f}"],
+            ["its deviation from the truncated series (in standard errors)", z_law,
+             f"{r['logdet_z']:.2f}"]]
+
+
 # -- nonsquare-determinants: the parallelogram and the injective flow ------------------------------
 def parallelogram_vectors(angle_deg: float, len_x: float = 2.5, len_y: float = 2.0):
     """Two vectors of R^3 with lengths len_x, len_y at angle ``angle_deg`` in a tilted plane
@@ -205,6 +227,22 @@ def plot_injective_flow(fig, artifacts: dict) -> None:
              label=r"$\int_{band} p(z)/\sqrt{\det J^\top J}\, dA$")
     ax2.set(xlabel="band of height $x_3$", ylabel="probability")
     ax2.legend(fontsize=8)
+
+
+def injective_flow_rows(metrics: dict) -> list[list]:
+    """Rows ``[quantity, exact, Monte Carlo]`` of an ``injective-flow-density`` run: the total
+    mass of p_X with and without the area factor, and the largest error over the bands."""
+    if "mass" not in metrics or "band_max_abs_err_pushed" not in metrics:
+        raise KeyError("metrics lack 'mass': pass an injective-flow-density run's")
+    m = metrics
+    return [["∫ p_Z(z) / √det(JᵀJ) dA over the sphere", 1,
+             f"{m['mass']:.4f} ± {m['mass_stderr']:.4f}"],
+            ["∫ p_Z(z) dA, the area factor forgotten", f"{m['mass_without_jacobian_exact']:.4f}",
+             f"{m['mass_without_jacobian']:.4f}"],
+            ["largest band error, fraction of pushed samples", 0,
+             f"{m['band_max_abs_err_pushed']:.4f}"],
+            ["largest band error, integral of p_X over the band", 0,
+             f"{m['band_max_abs_err_density']:.4f}"]]
 
 
 # -- explicit-invertible-matrix: exp(x yᵀ) against generic routines --------------------------------
