@@ -36,6 +36,18 @@ def full_record(name: str) -> dict:
     return data
 
 
+def committed(monkeypatch, folder: Path, *records: dict) -> None:
+    """Point the book's ``results/`` at ``folder`` and commit ``records`` there (each written as
+    ``EXPERIMENT.json``), so that the pages' readers of full records see just these."""
+    import json
+
+    from kexue import experiments
+
+    monkeypatch.setattr(experiments, "results_dir", lambda: folder)
+    for record in records:
+        (folder / f"{record['experiment']}.json").write_text(json.dumps(record))
+
+
 def published_as_full_run(record, module, read, folder: Path, monkeypatch):
     """What ``read()`` (a page's reader of a committed full run) gives once ``record``'s artifacts
     are published in ``folder`` as a full run's would be, with ``module.results_dir`` pointed

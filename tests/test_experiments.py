@@ -89,6 +89,14 @@ def test_load_records_reads_every_json(toy, tmp_path):
     assert [r["experiment"] for r in experiments.load_records(tmp_path)] == [toy]
 
 
+def test_committed_record_is_the_named_json_or_none(toy, tmp_path):
+    assert experiments.committed_record(toy, tmp_path) is None
+    experiments.run(toy, save_to=tmp_path)
+    record = experiments.committed_record(toy, tmp_path)
+    assert record == experiments.load_records(tmp_path)[0] and record["experiment"] == toy
+    assert experiments.committed_record("nope", tmp_path) is None
+
+
 def test_results_dir_is_the_checkouts():
     from kexue import runtime
 

@@ -285,6 +285,13 @@ def run(name: str, profile: str | None = None, *, save_to: str | os.PathLike | N
     return record
 
 
+def committed_record(name: str, directory: str | os.PathLike | None = None) -> dict | None:
+    """The record ``NAME.json`` of experiment ``name`` in ``directory`` (default
+    :func:`results_dir`, where full runs are committed), or None where there is none."""
+    path = (Path(directory) if directory is not None else results_dir()) / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 def load_records(directory: str | os.PathLike | None = None) -> list[dict]:
     """Every ``NAME.json`` record in ``directory`` (default :func:`results_dir`), sorted by name."""
     folder = Path(directory) if directory is not None else results_dir()

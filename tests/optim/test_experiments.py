@@ -14,6 +14,8 @@ from kexue.optim import adaptive as ad
 from kexue.optim import experiments as ex
 from kexue.optim import surfaces
 
+from ..conftest import committed
+
 
 # -- accumulation-mnist ----------------------------------------------------------------------------
 def test_compare_batch_sizes_on_synthetic_data(accumulation_comparison):
@@ -26,21 +28,21 @@ def test_compare_batch_sizes_on_synthetic_data(accumulation_comparison):
     assert runs["accumulated"]["test_acc"] == runs["large batch"]["test_acc"]
 
 
-def _as_committed(monkeypatch, name, config, metrics):
-    """``load_records()`` answering with a full record of ``name`` as one reads back from JSON."""
-    data = json.loads(json.dumps({"experiment": name, "profile": "full", "config": config,
+def _full(name, metrics):
+    """A full record of ``name`` with ``metrics``, as one reads back from JSON."""
+    return json.loads(json.dumps({"experiment": name, "profile": "full", "config": {},
                                   "metrics": metrics}))
-    monkeypatch.setattr(ex, "load_records", lambda: [data])
-    return data
 
 
-def test_accumulation_full_run_view_is_what_the_run_recorded(accumulation_comparison, monkeypatch):
+def test_accumulation_full_run_view_is_what_the_run_recorded(accumulation_comparison, monkeypatch,
+                                                             tmp_path):
     _, metrics, artifacts = accumulation_comparison
-    monkeypatch.setattr(ex, "load_records", lambda: [])
+    committed(monkeypatch, tmp_path)
     assert ex.accumulation_full_run() is None               # no record: the page's own run
-    data = _as_committed(monkeypatch, "accumulation-mnist", {}, metrics)
+    data = _full("accumulation-mnist", metrics)
+    committed(monkeypatch, tmp_path, data)
     shown = ex.accumulation_full_run()
-    assert shown["record"] is data and shown["histories"] == artifacts["histories"]
+    assert shown["record"] == data and shown["histories"] == artifacts["histories"]
     fig = Figure()
     kx.optim.figures.accumulation.plot_runs(shown["histories"], fig)
     assert len(fig.axes[0].lines) == 3
@@ -65,11 +67,11 @@ def test_compare_with_sgd_spends_equal_gradient_evaluations(heun_comparison):
                             eval_every=4, seed=0)
 
 
-def test_heun_full_run_view_is_what_the_run_recorded(heun_comparison, monkeypatch):
+def test_heun_full_run_view_is_what_the_run_recorded(heun_comparison, monkeypatch, tmp_path):
     _, metrics, artifacts = heun_comparison
-    monkeypatch.setattr(ex, "load_records", lambda: [])
+    committed(monkeypatch, tmp_path)
     assert ex.heun_full_run() is None                       # no record: the page's own run
-    _as_committed(monkeypatch, "heun-vs-sgd-mnist", {}, metrics)
+    committed(monkeypatch, tmp_path, _full("heun-vs-sgd-mnist", metrics))
     shown = ex.heun_full_run()
     best = {k: (k, metrics[f"best_{k}"]["lr"]) for k in ("sgd", "heun")}
     assert shown["curves"] == {key: artifacts["curves"][key] for key in best.values()}
@@ -117,14 +119,14 @@ def test_experiment_moves_the_faster_layer_further(layerwise_record):
     assert len(record.artifacts["runs"][1.0]["movement"]) == 4  # steps 0, 10, 20, 30
 
 
-def test_layerwise_full_run_view_is_what_the_run_recorded(layerwise_record, monkeypatch):
-    monkeypatch.setattr(ex, "load_records", lambda: [])
+def test_layerwise_full_run_view_is_what_the_run_recorded(layerwise_record, monkeypatch, tmp_path):
+    committed(monkeypatch, tmp_path)
     assert ex.layerwise_full_run() is None                 # no record: the page's own run
     data = json.loads(json.dumps(layerwise_record.to_json()))  # as a committed record reads back
-    monkeypatch.setattr(ex, "load_records", lambda: [data])
+    committed(monkeypatch, tmp_path, data)
     shown, art = ex.layerwise_full_run(), layerwise_record.artifacts
     assert shown["runs"] == art["runs"] and shown["layer"] == art["layer"] == "hidden1"
-    assert shown["layers"] == art["layers"] and shown["record"] is data
+    assert shown["layers"] == art["layers"] and shown["record"] == data
     fig = Figure()
     kx.optim.figures.layerwise.plot_layerwise_runs(shown, fig)
     assert [len(line.get_xdata()) for line in fig.axes[1].lines] == [4, 4, 4]
@@ -146,12 +148,12 @@ def test_mnist_run_reports_consistent_numbers(callbacks_record, tiny_callbacks_c
     assert all(b > 0 for b in m["beta"])
 
 
-def test_full_run_view_is_what_the_run_recorded(callbacks_record, monkeypatch):
+def test_full_run_view_is_what_the_run_recorded(callbacks_record, monkeypatch, tmp_path):
     art = callbacks_record.artifacts
-    monkeypatch.setattr(ex, "load_records", lambda: [])
+    committed(monkeypatch, tmp_path)
     assert ex.callbacks_full_run() is None                 # no record: the page's own run
     data = json.loads(json.dumps(callbacks_record.to_json()))  # as a committed record reads back
-    monkeypatch.setattr(ex, "load_records", lambda: [data])
+    committed(monkeypatch, tmp_path, data)
     shown = ex.callbacks_full_run()
     assert shown["rows"] == art["rows"] and shown["config"] == art["config"]
     assert (shown["best_step"], shown["stopped_step"]) == (art["best_step"], art["stopped_step"])

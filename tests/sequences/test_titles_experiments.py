@@ -8,6 +8,8 @@ import torch
 import kexue as kx
 from kexue.sequences.experiments import titles
 
+from ..conftest import committed
+
 
 @pytest.fixture(scope="module")
 def tiny():
@@ -34,7 +36,7 @@ def test_stop_probabilities_are_the_models_along_both_titles(tiny):
             assert len(recorded[i]["p_eos"]) == len(title[0]) + 1
 
 
-def test_stop_paths_and_the_full_run_reader(tiny, monkeypatch):
+def test_stop_paths_and_the_full_run_reader(tiny, monkeypatch, tmp_path):
     sp = tiny.metrics["stop_probabilities"]
     paths = titles.stop_paths(sp, count=3)
     assert list(paths) == ["along the real titles", "along the greedy titles"]
@@ -44,10 +46,11 @@ def test_stop_paths_and_the_full_run_reader(tiny, monkeypatch):
     with pytest.raises(ValueError, match="count must be a positive int, got 0"):
         titles.stop_paths(sp, count=0)
     data = json.loads(json.dumps(tiny.to_json()))
-    monkeypatch.setattr(titles, "load_records", lambda: [])
+    committed(monkeypatch, tmp_path)
     assert titles.stopping_full_run() is None
-    monkeypatch.setattr(titles, "load_records", lambda: [data])
-    assert titles.stopping_full_run() is data
+    committed(monkeypatch, tmp_path, data)
+    assert titles.stopping_full_run() == data
     del data["metrics"]["stop_probabilities"]["softmax"][0]["p_eos_true"]   # an older record
+    committed(monkeypatch, tmp_path, data)
     assert titles.stopping_full_run() is None
     kx.sequences.figures.stop_probabilities(paths["along the real titles"], epsilon=0.03)

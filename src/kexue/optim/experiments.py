@@ -22,7 +22,7 @@ from torch import nn
 
 from .. import classifier, runtime, train
 from ..checks import float_tensor, positive, positive_int
-from ..experiments import Headline, Reference, experiment, load_records
+from ..experiments import Headline, Reference, committed_record, experiment
 from .accumulation import Accumulate, max_difference
 from .adaptive import OPTIMISERS, steps_to, surface, sweep
 from .heun import Heun
@@ -72,15 +72,11 @@ def accumulation_full_run() -> dict | None:
     """The committed full record of ``accumulation-mnist`` with the training histories that
     :func:`kexue.optim.figures.accumulation.plot_runs` draws: ``{"record", "histories"}``, or
     None without one."""
-    record = _full_record("accumulation-mnist")
+    record = committed_record("accumulation-mnist")
     runs = record and record["metrics"]["runs"]
     if not runs or "history" not in next(iter(runs.values())):
         return None
     return {"record": record, "histories": {name: r["history"] for name, r in runs.items()}}
-
-
-def _full_record(name: str) -> dict | None:
-    return next((r for r in load_records() if r["experiment"] == name), None)
 
 
 @experiment(
@@ -193,7 +189,7 @@ def heun_full_run() -> dict | None:
     """The committed full record of ``heun-vs-sgd-mnist`` as
     :func:`kexue.optim.figures.heun.plot_mnist_runs` takes it: ``{"record", "metrics",
     "curves"}`` with the curves of each method's best run, or None without one."""
-    record = _full_record("heun-vs-sgd-mnist")
+    record = committed_record("heun-vs-sgd-mnist")
     if record is None or "curve" not in record["metrics"]["best_sgd"]:
         return None
     m = record["metrics"]
@@ -401,7 +397,7 @@ def layerwise_full_run() -> dict | None:
     :func:`kexue.optim.figures.layerwise.plot_layerwise_runs` draws (its training curves and
     movements, every ``every`` steps, kept in the record's metrics), plus ``"record"``; None
     without one."""
-    record = _full_record("layerwise-lr-mnist")
+    record = committed_record("layerwise-lr-mnist")
     if record is None or "curves" not in record["metrics"]["runs"][0]:
         return None
     runs = {r["multiplier"]: r["curves"] for r in record["metrics"]["runs"]}
@@ -514,7 +510,7 @@ def callbacks_full_run() -> dict | None:
     :func:`kexue.optim.figures.layers.plot_run`, :func:`ema_advantage` and the patience explorer
     take (its evaluations, the learning rate of every step it ran, recomputed from the config by
     the same scheduler), plus ``"record"``; None without one."""
-    record = _full_record("mnist-callbacks")
+    record = committed_record("mnist-callbacks")
     if record is None or "evaluations" not in record["metrics"]:
         return None
     c, m = record["config"], record["metrics"]

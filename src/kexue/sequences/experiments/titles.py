@@ -15,7 +15,7 @@ import torch
 
 from ... import runtime, train
 from ...checks import positive_int
-from ...experiments import Headline, experiment, load_records
+from ...experiments import Headline, committed_record, experiment
 from ...text import corpora
 from ...text.vocab import CharVocab, pad_batch
 from .. import decoding, overlap
@@ -205,7 +205,7 @@ def stop_paths(stop_probabilities: dict, count: int = 10) -> dict:
 def stopping_full_run() -> dict | None:
     """The committed full record of ``seq2seq-stopping``, where it holds the stop probabilities
     along the real titles too (:func:`stop_probabilities`); None otherwise."""
-    record = next((r for r in load_records() if r["experiment"] == "seq2seq-stopping"), None)
+    record = committed_record("seq2seq-stopping")
     if record is None or "p_eos_true" not in record["metrics"]["stop_probabilities"]["softmax"][0]:
         return None
     return record
