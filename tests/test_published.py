@@ -26,6 +26,14 @@ def test_round_trip_is_float16_exact_and_keeps_integers(tmp_path):
     assert torch.equal(tensors["clusters"], clusters) and record["profile"] == "full"
 
 
+def test_images_as_8_bit_levels_and_back():
+    pixels = torch.arange(256, dtype=torch.float32) / 255        # MNIST's pixel values
+    levels = published.as_levels(pixels)
+    assert levels.dtype == torch.uint8 and torch.equal(levels, torch.arange(256, dtype=torch.uint8))
+    assert torch.equal(published.from_levels(levels), pixels)      # exact both ways
+    assert published.as_levels(torch.tensor([-0.5, 0.5, 1.5])).tolist() == [0, 128, 255]
+
+
 def test_nothing_published_or_not_a_full_record_is_none(tmp_path):
     assert published.load("absent", tmp_path) is None
     write(tmp_path, {"x": torch.ones(2)}, profile="quick")

@@ -21,6 +21,17 @@ def _as_stored(value) -> torch.Tensor:
     return value.half() if value.is_floating_point() else value
 
 
+def as_levels(images: torch.Tensor) -> torch.Tensor:
+    """Images in [0, 1] (clipped) as 8-bit grey levels: half the bytes of float16, and MNIST's
+    pixels k / 255 exactly as k."""
+    return (images.clamp(0, 1) * 255).round().to(torch.uint8)
+
+
+def from_levels(levels: torch.Tensor) -> torch.Tensor:
+    """8-bit grey levels back to images in [0, 1] (float32)."""
+    return levels.float() / 255
+
+
 def save(tensors: dict, directory: str | os.PathLike, name: str) -> dict:
     """Write ``directory/NAME.pt`` (atomically) and return what the record says of it."""
     if not tensors or not all(isinstance(k, str) for k in tensors):

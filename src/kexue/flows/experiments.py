@@ -30,11 +30,6 @@ __all__ = ["noisy", "nice_loss", "evaluate_nice", "run_nice", "full_run", "bench
 POST_BINS = dequantise.Bins(-1 / 255, 1 / 255)
 
 
-def _as_levels(x: torch.Tensor) -> torch.Tensor:
-    """Images in [0, 1] (clipped) as 8-bit levels, for what a run publishes for its page."""
-    return (x.clamp(0, 1) * 255).round().to(torch.uint8)
-
-
 @contextlib.contextmanager
 def _settings(blocks, **values):
     """Within the block, every one of ``blocks`` has the attributes ``values`` (the series'
@@ -137,7 +132,7 @@ def run_nice(config: dict):
     shown = sample(flows["model"], 100, temperature=config["temperature"],
                    generator=torch.Generator().manual_seed(config["seed"] + 1))
     artifacts = {"model": flows["model"], "page_model": flows["page_model"],
-                 "samples": _as_levels(shown),
+                 "samples": published.as_levels(shown),
                  "x_test": x_test.cpu(), "y_test": test_labels}
     return metrics, artifacts
 
@@ -370,8 +365,8 @@ def _frames(flow, x_test: torch.Tensor, seed: int) -> dict:
 
     flow.eval()
     eps = torch.randn(12, flow.dim, generator=torch.Generator().manual_seed(seed + 2))
-    by_temperature = torch.stack([_as_levels(flow.inverse(t * eps)) for t in FRAME_TEMPERATURES])
-    paths = torch.stack([_as_levels(interpolate(flow, x_test[a], x_test[b], FRAME_STEPS))
+    by_temperature = torch.stack([published.as_levels(flow.inverse(t * eps)) for t in FRAME_TEMPERATURES])
+    paths = torch.stack([published.as_levels(interpolate(flow, x_test[a], x_test[b], FRAME_STEPS))
                          for a, b in FRAME_PAIRS])
     return {"temperature_frames": by_temperature, "path_frames": paths}
 
@@ -379,7 +374,7 @@ def _frames(flow, x_test: torch.Tensor, seed: int) -> dict:
 def _publish_iresnet(artifacts: dict) -> dict:
     """What a full run keeps for the page: 8-bit samples and precomputed frames (the model's
     weights would not fit a page, and its inverse is an iteration)."""
-    return {"samples": _as_levels(artifacts["samples"][:100]),
+    return {"samples": published.as_levels(artifacts["samples"][:100]),
             "temperature_frames": artifacts["temperature_frames"],
             "path_frames": artifacts["path_frames"]}
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from .. import published
 from ..checks import positive_int
 from ..generative.flow import interpolate
 from .nice import AdditiveCoupling, DiagonalScale, FlowSequence, Reverse
@@ -190,7 +191,7 @@ def draw_temperature_frame(fig, frames: torch.Tensor, temperatures, *, temperatu
     temperatures = [float(t) for t in temperatures]
     k = min(range(len(temperatures)), key=lambda i: abs(temperatures[i] - float(temperature)))
     ax = fig.add_subplot(1, 1, 1)
-    image_grid(frames[k].float() / 255, ncols=len(frames[k]), ax=ax,
+    image_grid(published.from_levels(frames[k]), ncols=len(frames[k]), ax=ax,
                title=f"g(T ε), T = {temperatures[k]:g}")
     return ax
 
@@ -200,7 +201,7 @@ def draw_path_frame(fig, frames: torch.Tensor, *, pair: float, t: float):
     ``t`` in [0, 1] of the line between the two codes: the two ends and the image between."""
     from ..viz import image_rows
 
-    row = frames[int(round(pair))].float() / 255
+    row = published.from_levels(frames[int(round(pair))])
     k = int(round(float(t) * (len(row) - 1)))
     images = torch.stack([row[0], row[k], row[-1]])
     return image_rows([images], [""], ax=fig.add_subplot(1, 1, 1),

@@ -178,8 +178,8 @@ def run_wgan_gp(config: dict):
                     for k in ("step", "d_gap", "d_penalty", "g_loss")},
         "parameters": {"generator": sum(p.numel() for p in players.generator.parameters()),
                        "critic": sum(p.numel() for p in players.discriminator.parameters())}}
-    levels = (drawn[:100].clamp(0, 1) * 255).round().to(torch.uint8).cpu()
-    return metrics, {"generator": players.generator.cpu().eval(), "samples": levels}
+    return metrics, {"generator": players.generator.cpu().eval(),
+                     "samples": published.as_levels(drawn[:100]).cpu()}
 
 
 def _publish(artifacts: dict) -> dict:
@@ -286,7 +286,7 @@ def run_single_loss(config: dict):
                            "g_loss": [row.get("g_loss") for row in trainer.history.rows],
                            "step": [row["step"] for row in trainer.history.rows]}
         metrics["frechet"]["samples"][f"hinge GAN ({recipe})"] = distance
-        artifacts[f"samples_{recipe}"] = (drawn[:100].clamp(0, 1) * 255).round().to(torch.uint8).cpu()
+        artifacts[f"samples_{recipe}"] = published.as_levels(drawn[:100]).cpu()
         if recipe == "alternating":
             artifacts["generator"] = players.generator.cpu()
     metrics["speedup"] = (metrics["single-loss"]["steps_per_second"]
@@ -398,7 +398,7 @@ def run_dcgan_vi(config: dict):
                 "step_distance": [row.get("g_step_distance") for row in trainer.history.rows]}
             if seed == config["seeds"][0]:
                 made = _samples(players, 100, seed + 3)
-                artifacts[f"samples_{weight}"] = (made.clamp(0, 1) * 255).round().to(torch.uint8).cpu()
+                artifacts[f"samples_{weight}"] = published.as_levels(made).cpu()
     summary = {}
     for weight in config["weights"]:
         mine = [r for r in runs.values() if r["weight"] == weight]
@@ -493,10 +493,9 @@ def run_ogan(config: dict):
         metrics["frechet"]["samples"][name] = distance
         if weight:
             artifacts = {"generator": players.generator.cpu(),
-                         "samples": (drawn[:100].clamp(0, 1) * 255).round().to(torch.uint8).cpu(),
-                         "originals": (held[:20] * 255).round().to(torch.uint8).cpu(),
-                         "reconstructions": (rebuilt[:20].clamp(0, 1) * 255).round()
-                         .to(torch.uint8).cpu()}
+                         "samples": published.as_levels(drawn[:100]).cpu(),
+                         "originals": published.as_levels(held[:20]).cpu(),
+                         "reconstructions": published.as_levels(rebuilt[:20]).cpu()}
     for key in ("probe_accuracy", "reconstruction_mse", "frechet_distance"):
         metrics[key] = metrics["O-GAN"][key]
     return metrics, artifacts

@@ -8,7 +8,7 @@ import time
 
 import torch
 
-from .. import data, runtime, train
+from .. import data, published, runtime, train
 from ..experiments import Headline, experiment
 from ..generative import frechet
 from .denoising import NoiseConditionalDense, annealed_langevin, denoising_score_loss, noise_ladder
@@ -65,9 +65,8 @@ def run_dae_langevin(config: dict):
         "sigmas": sigmas.tolist()}
     metrics["frechet"] = {"features": frechet.features_id("mnist"),
                           "samples": {"DAE + annealed Langevin": metrics["frechet_distance"]}}
-    levels = (drawn[:100].clamp(0, 1) * 255).round().to(torch.uint8).cpu()
-    return metrics, {"samples": levels,
-                     "noisy": (noisy[:100].clamp(0, 1) * 255).round().to(torch.uint8).cpu()}
+    return metrics, {"samples": published.as_levels(drawn[:100]).cpu(),
+                     "noisy": published.as_levels(noisy[:100]).cpu()}
 
 
 _DAE = dict(largest=1.0, smallest=0.01, levels=10, lr=1e-3, ema=0.999, langevin_steps=50,

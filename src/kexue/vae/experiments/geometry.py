@@ -80,9 +80,9 @@ def _publish(artifacts: dict) -> dict:
     """The explorer's β = 1 decoder, codes and labels, and the page's :func:`figure_data` (images
     as 8-bit grey levels): a fraction of the weight of the four decoders."""
     data = figure_data(artifacts)
-    tensors = {"figures.ends": data["ends"].mul(255).round().to(torch.uint8)}
+    tensors = {"figures.ends": published.as_levels(data["ends"])}
     for name in artifacts["models"]:
-        tensors.update({f"figures.{name}.{key}": value.mul(255).round().to(torch.uint8)
+        tensors.update({f"figures.{name}.{key}": published.as_levels(value)
                         if key in _IMAGES else value for key, value in data[name].items()})
     return {**publish_explorer(artifacts), **tensors}
 
@@ -95,10 +95,10 @@ def full_run() -> dict | None:
         return None
     record, tensors = found
     shown = explorer_from(record, tensors)
-    figures = {"labels": shown["labels"], "ends": tensors["figures.ends"].float() / 255}
+    figures = {"labels": shown["labels"], "ends": published.from_levels(tensors["figures.ends"])}
     for name in ["ae"] + [model_name(b) for b in record["metrics"]["kl_weights"]]:
-        figures[name] = {key: value.float() / 255 if key in _IMAGES else value for key, value
-                         in published.state_dict(tensors, f"figures.{name}").items()}
+        figures[name] = {key: published.from_levels(value) if key in _IMAGES else value
+                         for key, value in published.state_dict(tensors, f"figures.{name}").items()}
     return {**shown, "figures": figures}
 
 

@@ -91,15 +91,10 @@ def run_vae_information(config: dict):
     return metrics, artifacts
 
 
-def _as_bytes(images: torch.Tensor) -> torch.Tensor:
-    """MNIST pixels k / 255 as the bytes k, exactly."""
-    return (images * 255).round().to(torch.uint8)
-
-
 def _publish_infomax(artifacts: dict) -> dict:
     """The retrieval figure's images (as bytes) and the training curves of the two JS bounds."""
     rows = artifacts["history"]
-    return {**{f"retrieval.{k}": _as_bytes(v) for k, v in artifacts["retrieval"].items()},
+    return {**{f"retrieval.{k}": published.as_levels(v) for k, v in artifacts["retrieval"].items()},
             **{f"history.{k}": torch.tensor([float(r[k]) for r in rows]) for k in _HISTORY}}
 
 
@@ -112,7 +107,7 @@ def infomax_full_run() -> dict | None:
     record, tensors = found
     history = published.state_dict(tensors, "history")
     return {"record": record,
-            "retrieval": {k: v.float() / 255
+            "retrieval": {k: published.from_levels(v)
                           for k, v in published.state_dict(tensors, "retrieval").items()},
             "history": [dict(zip(_HISTORY, values))
                         for values in zip(*(history[k].tolist() for k in _HISTORY))]}
