@@ -158,3 +158,27 @@ def test_glorot_init_is_the_post_keras_start():
                                                  again.state_dict().values()))
     with pytest.raises(ValueError, match="init must be one of"):
         N.nice(784, hidden=8, depth=1, init="he")
+
+
+def test_the_run_without_noise_refuses_noise_and_reports_the_constant_pixels():
+    import kexue as kx
+
+    tiny = dict(n_train=600, epochs=1, fd_samples=100, fd_temperatures=[0.75],
+                model=dict(couplings=2, hidden=8, depth=1))
+    record = kx.experiments.run("nice-mnist-noise-free", "quick", **tiny)
+    m = record.metrics
+    x = data.as_float(data.mnist("train")[0][:600], device="cpu")
+    assert m["constant_training_pixels"] == int((x.amax(0) == x.amin(0)).sum()) > 0
+    assert m["final_train_post_loss"] == m["model"]["train_post_loss"][-1]
+    assert math.isfinite(m["largest_log_scale"]) and math.isfinite(m["model"]["test_post_loss"])
+    with pytest.raises(ValueError, match="noise must be 0"):
+        kx.experiments.run("nice-mnist-noise-free", "quick", **tiny, noise=0.01)
+
+
+def test_noise_rows_name_the_records_they_need():
+    from kexue.flows import figures
+
+    with pytest.raises(ValueError, match="nice-mnist record"):
+        figures.noise_rows({}, {"model": {}})
+    with pytest.raises(ValueError, match="nice-mnist-noise-free record"):
+        figures.noise_rows({"model": {}}, [])

@@ -1,6 +1,7 @@
 """What the NICE chapter says of its full-profile record (results/nice-mnist.json): each quoted
 number is read back from the record, so a new record that changes them fails here first."""
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,27 @@ def test_the_page_model_squeezes_most_directions(record):
     assert float(sd.max()) < 0.5 and float(sd.median()) < 0.2
     # four reversals make the identity: output i sits at pixel i, so the image is the pixels'
     assert sum(type(f).__name__ == "Reverse" for f in shown["page_model"].flows) % 2 == 0
+
+
+def test_the_run_without_noise_quotes(record):
+    """The chapter's reading of results/nice-mnist-noise-free.json beside nice-mnist's."""
+    free = full_record("nice-mnist-noise-free")["metrics"]
+    m, noisy = free["model"], record["metrics"]["model"]
+    assert m["epoch_reaching_post"] == 16 and noisy["epoch_reaching_post"] is None
+    for value, text in [(m["final_train_post_loss"], "-2291"), (m["test_post_loss"], "-2135"),
+                        (m["test_bits_per_dim"], "45.55"), (noisy["test_bits_per_dim"], "5.76"),
+                        (m["frechet_by_temperature"]["0.75"], "101.0"),
+                        (noisy["frechet_by_temperature"]["0.75"], "84.3"),
+                        (free["largest_log_scale"], "9.45"),
+                        (math.exp(-free["largest_log_scale"]) * 1e5, "8")]:
+        assert quoted(value, text), (value, text)
+    assert free["constant_training_pixels"] == 67
+    # the same training without noise: a lower loss, a far worse bound, samples further away
+    assert m["final_train_post_loss"] < record["config"]["post_target"] \
+        < noisy["final_train_post_loss"]
+    assert m["test_bits_per_dim"] > 5 * noisy["test_bits_per_dim"]
+    assert m["frechet_by_temperature"]["0.75"] > noisy["frechet_by_temperature"]["0.75"]
+    assert m["train_post_loss"][15] <= -2200 < m["train_post_loss"][14]
+    assert math.log(0.01) == pytest.approx(-4.6, abs=0.05)
+    # the noise-free curve keeps falling through the post's line that the noisy one never meets
+    assert min(m["train_post_loss"]) < min(noisy["train_post_loss"]) - 250

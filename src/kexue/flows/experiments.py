@@ -1,4 +1,5 @@
-"""The experiments of Part IV: ``nice-mnist`` (:func:`run_nice`), ``iresnet-mnist``
+"""The experiments of Part IV: ``nice-mnist`` (:func:`run_nice`), the same model trained without
+the post's noise, ``nice-mnist-noise-free`` (:func:`run_nice_without_noise`), ``iresnet-mnist``
 (:func:`run_iresnet`), and the benchmark ``python -m kexue bench nice`` (:func:`benchmark`).
 
 Serves chapters/part4-flows/nice.ipynb (post 5776) and chapters/part4-flows/iresnet.ipynb

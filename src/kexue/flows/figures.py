@@ -1,6 +1,6 @@
 """The figures and tables of the NICE chapter, drawn from the experiment ``nice-mnist``
 (:mod:`kexue.flows.experiments`) and its published page model: the loss by epoch against the
-post's, the learned scale as an image, samples across temperatures, an interpolation between two
+post's, the table set beside the run without noise (``nice-mnist-noise-free``), the learned scale as an image, samples across temperatures, an interpolation between two
 test digits, and the explorer whose page view runs the flow's inverse in JavaScript.
 
 Serves chapters/part4-flows/nice.ipynb (post 5776) and chapters/part4-flows/iresnet.ipynb
@@ -15,7 +15,7 @@ from ..checks import positive_int
 from ..generative.flow import interpolate
 from .nice import AdditiveCoupling, DiagonalScale, FlowSequence, Reverse
 
-__all__ = ["record_rows", "plot_loss", "plot_scale", "plot_temperatures", "plot_interpolation",
+__all__ = ["record_rows", "noise_rows", "plot_loss", "plot_scale", "plot_temperatures", "plot_interpolation",
            "inverse_program", "explorer", "plot_fixed_point", "plot_c_tradeoff",
            "draw_temperature_frame", "draw_path_frame"]
 
@@ -44,6 +44,29 @@ def record_rows(metrics: dict) -> list[list]:
            *both("{:.1f}", lambda m, t=t: m["frechet_by_temperature"][t])]
           for t in a["frechet_by_temperature"]],
         ["training time (s)", *both("{:.0f}", lambda m: m["train_seconds"])],
+    ]
+
+
+def noise_rows(with_noise: dict, without_noise: dict) -> list[list]:
+    """Rows of (what, with the post's noise, without it) for the post's model, from the metrics of
+    the ``nice-mnist`` and ``nice-mnist-noise-free`` records."""
+    for metrics, name in ((with_noise, "nice-mnist"), (without_noise, "nice-mnist-noise-free")):
+        if not isinstance(metrics, dict) or "model" not in metrics:
+            raise ValueError(f"metrics must be those of a {name} record (with 'model')")
+    a, b = with_noise["model"], without_noise["model"]
+    epoch = lambda m: m["epoch_reaching_post"] or "not reached"  # noqa: E731
+    return [
+        ["noise on the training images", "U[−0.01, 0]", "none"],
+        ["training loss, last epoch (post's convention, nats)",
+         f"{a['final_train_post_loss']:.0f}", f"{b['final_train_post_loss']:.0f}"],
+        ["first epoch at or below the post's -2200", epoch(a), epoch(b)],
+        ["test loss, images as in training (post's convention, nats)",
+         f"{a['test_post_loss']:.0f}", f"{b['test_post_loss']:.0f}"],
+        ["test bits per dimension (8-bit images, upper bound)",
+         f"{a['test_bits_per_dim']:.2f}", f"{b['test_bits_per_dim']:.2f}"],
+        ["Fréchet distance of samples at T = 0.75",
+         f"{a['frechet_by_temperature']['0.75']:.1f}",
+         f"{b['frechet_by_temperature']['0.75']:.1f}"],
     ]
 
 
