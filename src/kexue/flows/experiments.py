@@ -166,6 +166,10 @@ def full_run() -> dict | None:
             "samples": tensors["samples"].to(torch.uint8)}
 
 
+#: the sizes both NICE experiments train at: the quick profile's and the post's (full)
+_QUICK = dict(n_train=10000, epochs=3, fd_samples=2000, model=dict(couplings=4, hidden=200, depth=3))
+_FULL = dict(n_train=60000, epochs=20, fd_samples=10000,
+             model=dict(couplings=4, hidden=1000, depth=5))
 _COMMON = dict(lr=1e-3, batch_size=128, noise=0.01, temperature=0.75, post_target=-2200.0,
                fd_temperatures=[0.5, 0.75, 1.0], init="glorot", seed=0)
 
@@ -176,12 +180,8 @@ experiment(
     reference=Reference(value=-2200, metric="training loss in the post's convention",
                         where="post 5776, section 'Reference code' (about -2200 within 20 "
                               "epochs, 11 s an epoch on a GTX 1070)"),
-    quick=dict(n_train=10000, epochs=3, fd_samples=2000,
-               model=dict(couplings=4, hidden=200, depth=3),
-               page_model=dict(couplings=4, hidden=64, depth=2), **_COMMON),
-    full=dict(n_train=60000, epochs=20, fd_samples=10000,
-              model=dict(couplings=4, hidden=1000, depth=5),
-              page_model=dict(couplings=4, hidden=128, depth=3), **_COMMON),
+    quick=dict(_QUICK, page_model=dict(couplings=4, hidden=64, depth=2), **_COMMON),
+    full=dict(_FULL, page_model=dict(couplings=4, hidden=128, depth=3), **_COMMON),
     description="NICE on MNIST as in post 5776: four additive couplings (interleaved halves, "
                 "reversed before each, m = five ReLU layers of 1000 units, started as Keras "
                 "does), a diagonal scale, "
@@ -220,10 +220,8 @@ experiment(
                         where="post 5776, section 'Reference code' (about -2200 within 20 "
                               "epochs; the post shows samples of models trained with and "
                               "without its noise)"),
-    quick=dict(n_train=10000, epochs=3, fd_samples=2000,
-               model=dict(couplings=4, hidden=200, depth=3), **dict(_COMMON, noise=0.0)),
-    full=dict(n_train=60000, epochs=20, fd_samples=10000,
-              model=dict(couplings=4, hidden=1000, depth=5), **dict(_COMMON, noise=0.0)),
+    quick=dict(_QUICK, **{**_COMMON, "noise": 0.0}),
+    full=dict(_FULL, **{**_COMMON, "noise": 0.0}),
     description="The post's NICE on MNIST trained exactly as nice-mnist trains it but on the "
                 "pixels / 255 themselves, without the noise U[-0.01, 0]: the post's loss on the "
                 "training and clean test images, the epoch it first reaches the post's -2200, "
@@ -412,7 +410,8 @@ def _frames(flow, x_test: torch.Tensor, seed: int) -> dict:
 
     flow.eval()
     eps = torch.randn(12, flow.dim, generator=torch.Generator().manual_seed(seed + 2))
-    by_temperature = torch.stack([published.as_levels(flow.inverse(t * eps)) for t in FRAME_TEMPERATURES])
+    by_temperature = torch.stack([published.as_levels(flow.inverse(t * eps))
+                                  for t in FRAME_TEMPERATURES])
     paths = torch.stack([published.as_levels(interpolate(flow, x_test[a], x_test[b], FRAME_STEPS))
                          for a, b in FRAME_PAIRS])
     return {"temperature_frames": by_temperature, "path_frames": paths}

@@ -1,7 +1,7 @@
 """The figures and tables of the NICE chapter, drawn from the experiment ``nice-mnist``
 (:mod:`kexue.flows.experiments`) and its published page model: the loss by epoch against the
-post's, the table set beside the run without noise (``nice-mnist-noise-free``), the learned scale as an image, samples across temperatures, an interpolation between two
-test digits, and the explorer whose page view runs the flow's inverse in JavaScript.
+post's, the table set beside the run without noise (``nice-mnist-noise-free``), the learned
+scale as an image, samples across temperatures, an interpolation between two test digits, and the explorer whose page view runs the flow's inverse in JavaScript.
 
 Serves chapters/part4-flows/nice.ipynb (post 5776) and chapters/part4-flows/iresnet.ipynb
 (post 6482): the fixed-point convergence, the trade-off in c and the precomputed frames.
@@ -15,9 +15,14 @@ from ..checks import positive_int
 from ..generative.flow import interpolate
 from .nice import AdditiveCoupling, DiagonalScale, FlowSequence, Reverse
 
-__all__ = ["record_rows", "noise_rows", "plot_loss", "plot_scale", "plot_temperatures", "plot_interpolation",
-           "inverse_program", "explorer", "plot_fixed_point", "plot_c_tradeoff",
+__all__ = ["record_rows", "noise_rows", "plot_loss", "plot_scale", "plot_temperatures",
+           "plot_interpolation", "inverse_program", "explorer", "plot_fixed_point", "plot_c_tradeoff",
            "draw_temperature_frame", "draw_path_frame"]
+
+
+def _reached(model_metrics: dict):
+    """The first epoch whose training loss was at or below the post's, or "not reached"."""
+    return model_metrics["epoch_reaching_post"] or "not reached"
 
 
 def record_rows(metrics: dict) -> list[list]:
@@ -30,12 +35,11 @@ def record_rows(metrics: dict) -> list[list]:
     def both(fmt, get):
         return [fmt.format(get(a)), fmt.format(get(b))]
 
-    epoch = lambda m: m["epoch_reaching_post"] or "not reached"  # noqa: E731
     return [
         ["weights", *both("{:,}", lambda m: m["parameters"])],
         ["training loss, last epoch (post's convention, nats)",
          *both("{:.0f}", lambda m: m["final_train_post_loss"])],
-        ["first epoch at or below the post's -2200", *both("{}", epoch)],
+        ["first epoch at or below the post's -2200", *both("{}", _reached)],
         ["test loss, same noise (post's convention, nats)",
          *both("{:.0f}", lambda m: m["test_post_loss"])],
         ["test bits per dimension (8-bit images, upper bound)",
@@ -54,12 +58,11 @@ def noise_rows(with_noise: dict, without_noise: dict) -> list[list]:
         if not isinstance(metrics, dict) or "model" not in metrics:
             raise ValueError(f"metrics must be those of a {name} record (with 'model')")
     a, b = with_noise["model"], without_noise["model"]
-    epoch = lambda m: m["epoch_reaching_post"] or "not reached"  # noqa: E731
     return [
         ["noise on the training images", "U[−0.01, 0]", "none"],
         ["training loss, last epoch (post's convention, nats)",
          f"{a['final_train_post_loss']:.0f}", f"{b['final_train_post_loss']:.0f}"],
-        ["first epoch at or below the post's -2200", epoch(a), epoch(b)],
+        ["first epoch at or below the post's -2200", _reached(a), _reached(b)],
         ["test loss, images as in training (post's convention, nats)",
          f"{a['test_post_loss']:.0f}", f"{b['test_post_loss']:.0f}"],
         ["test bits per dimension (8-bit images, upper bound)",
