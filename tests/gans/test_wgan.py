@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from kexue.gans import networks, two_players, wgan
+from kexue.gans import networks, transport, two_players, wgan
 from kexue.gans.experiments import exact_w1
 
 from ..conftest import quoted
@@ -96,6 +96,22 @@ def test_exact_w1_is_pots_earth_movers_distance():
     expected = ot.emd2(ot.unif(64), ot.unif(64), ot.dist(x.double().numpy(), y.double().numpy(),
                                                          metric="euclidean"))
     assert exact_w1(x, y) == pytest.approx(expected, abs=1e-9)
+
+
+def test_exact_w1_the_assignment_is_the_transport_programmes_optimum():
+    """The page says the assignment solves the transport programme: the same cost as HiGHS on the
+    full 64 x 64 plan, for samples the ring experiment draws."""
+    gen = torch.Generator().manual_seed(1)
+    x, y = wgan.ring_mixture(64, generator=gen), 0.5 * torch.randn(64, 2, generator=gen)
+    programme = transport.optimal_transport(np.full(64, 1 / 64), np.full(64, 1 / 64),
+                                            transport.cost_matrix(x, y)).cost
+    assert exact_w1(x, y) == pytest.approx(programme, abs=1e-9)
+
+
+@pytest.mark.parametrize("n, m", [(5, 6), (0, 0)])
+def test_exact_w1_refuses_samples_of_two_sizes(n, m):
+    with pytest.raises(ValueError, match="one size"):
+        exact_w1(torch.zeros(n, 2), torch.zeros(m, 2))
 
 
 def test_a_converged_critic_estimates_w1_as_its_constraint_predicts():

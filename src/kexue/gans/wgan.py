@@ -29,7 +29,7 @@ import math
 import torch
 from torch import nn
 
-from .. import train
+from .. import runtime, train
 from ..checks import non_negative, positive, positive_int
 from ..gradients import gradient_penalty, interpolate, spectral_normalize
 from .networks import mlp_player
@@ -137,7 +137,9 @@ def fit_critic(real: torch.Tensor, fake: torch.Tensor, constraint: str, *, steps
         return -gap + penalty_weight * penalty, {"gap": gap.detach()}
 
     callbacks = [_Clip(clip)] if constraint == "weight-clipping" else []
-    train.Trainer(critic, torch.optim.Adam(critic.parameters(), lr=lr, betas=(0.5, 0.9)), loss_fn,
-                  (real, fake), batch_size=min(batch_size, len(real)), seed=seed,
-                  callbacks=callbacks, description=f"critic alone ({constraint})").fit(steps=steps)
+    trainer = train.Trainer(critic, torch.optim.Adam(critic.parameters(), lr=lr, betas=(0.5, 0.9)),
+                            loss_fn, (real, fake), batch_size=min(batch_size, len(real)), seed=seed,
+                            callbacks=callbacks, description=f"critic alone ({constraint})")
+    with runtime.cpu_threads(1, real.device):  # a tiny network: a second thread only waits
+        trainer.fit(steps=steps)
     return critic.eval()
