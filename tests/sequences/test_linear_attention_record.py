@@ -82,7 +82,7 @@ def test_the_chunked_form_against_softmax_attention(bench):
 
 def test_the_experiment_as_the_chapter_describes_it():
     """"poems of at most 64 characters", "Adam at a learning rate of 10^-3", "elu + 1 features",
-    "eight poems ... top-p sampling at p = 0.9"; the quick profile: "two narrower blocks and 100
+    "eight poems ... top-p sampling at p = 0.9"; the quick profile: "two narrower blocks and 50
     steps on 5,000 poems"."""
     exp = experiments.get("linear-attention-lm")
     for config in (exp.full, exp.quick):
@@ -90,7 +90,7 @@ def test_the_experiment_as_the_chapter_describes_it():
         assert config["top_p"] == 0.9 and config["feature_map"] == "elu+1"
         assert config["kinds"] == ["softmax", "linear"]
     assert exp.quick["layers"] == 2 < exp.full["layers"] and exp.quick["dim"] < exp.full["dim"]
-    assert exp.quick["steps"] == 100 and exp.quick["n_train"] == 5000
+    assert exp.quick["steps"] == 50 and exp.quick["n_train"] == 5000
 
 
 def test_the_summary_first_order_saves_n_over_d():

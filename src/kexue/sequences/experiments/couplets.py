@@ -115,7 +115,7 @@ experiment(
     "couplet-cnn", post=6270, metric="character_accuracy",
     headline=Headline("character accuracy of the answered second lines, held-out poems", 0.001,
                       None),
-    quick=dict(n_train=20000, n_test=2000, dim=64, batch_size=128, steps=300, every=100,
+    quick=dict(n_train=20000, n_test=2000, dim=64, batch_size=128, steps=150, every=50,
                **_COUPLETS),
     full=dict(n_train=10 ** 7, n_test=10 ** 7, dim=128, batch_size=256, steps=5000, every=500,
               **_COUPLETS),

@@ -83,7 +83,7 @@ _LM = dict(kinds=["softmax", "linear"], feature_map="elu+1", max_chars=64, min_c
 experiment(
     "linear-attention-lm", post=7546, metric="linear_perplexity",
     headline=Headline("validation perplexity per character, linear attention", 0.1, None),
-    quick=dict(n_train=5000, n_valid=300, dim=64, layers=2, batch_size=32, steps=100, every=50,
+    quick=dict(n_train=5000, n_valid=300, dim=64, layers=2, batch_size=32, steps=50, every=25,
                **_LM),
     full=dict(n_train=10 ** 7, n_valid=2000, dim=128, layers=3, batch_size=32, steps=2000,
               every=250, **_LM),
