@@ -255,7 +255,8 @@ def _after_convergence(model: nn.Module, x: torch.Tensor, y: torch.Tensor, n_jac
 
 # -- vat-mnist-100: semi-supervised MNIST with 100 labels ----------------------------------------
 def run_seed(config: dict, seed: int) -> dict:
-    """One seed: the labelled split, then the baseline and VAT models; accuracies on the
+    """One seed: the labelled split, then the baseline and VAT models (the MLP of ``widths``, or
+    the :func:`~kexue.regularize.semi_supervised.cnn` where the config names ``channels``); accuracies on the
     evaluation set (the test set, or a validation split carved from the training set when
     ``config["validation"] > 0``, for tuning)."""
     dev = runtime.device()
@@ -277,7 +278,8 @@ def run_seed(config: dict, seed: int) -> dict:
     n_eval = config["n_eval"]
     x_eval, y_eval = data.as_float(x_eval[:n_eval], device=dev), y_eval[:n_eval].to(dev)
     common = dict(seed=seed, lr=config["lr"], decay_from=config["decay_from"],
-                  widths=config["widths"], labelled_batch=config["labelled_batch"],
+                  widths=config["widths"], channels=config.get("channels", ()),
+                  labelled_batch=config["labelled_batch"],
                   unlabelled_batch=config["unlabelled_batch"])
     t0 = time.perf_counter()
     base, base_hist = train_model(x_l, y_l, x_u, steps=config["baseline_steps"],
@@ -390,3 +392,28 @@ def run_vat_mnist_100(config: dict):
         dict(zip(EXPLORER_MODELS, (first["vat_model"], first["baseline_model"]))),
         first["x_eval"][shown], first["y_eval"][shown], EXPLORER_EPSILONS)
     return metrics, artifacts
+
+
+_CNN_VAT = dict(per_class=10, labelled_batch=64, lr=2e-3, decay_from=0.5, alpha=1.0, beta=1.0,
+                epsilon=1.0, xi=1e-2, iterations=2, cpu_threads=1)
+
+experiment(
+    "vat-mnist-100-cnn",
+    quick=dict(seeds=[0], validation=0, n_unlabelled=2000, n_eval=1000, channels=[4, 8],
+               widths=[392, 32, 10], steps=40, baseline_steps=40, unlabelled_batch=32,
+               **_CNN_VAT),
+    full=dict(seeds=[0, 1, 2], validation=0, n_unlabelled=60000, n_eval=10000, channels=[16, 32],
+              widths=[1568, 128, 10], steps=2000, baseline_steps=1000, unlabelled_batch=128,
+              **_CNN_VAT),
+    metric="test_acc_vat",
+    headline=Headline("test accuracy (%), median of seeds", 0.2, "higher"),
+    description="vat-mnist-100's VAT + EntMin (the same labelled splits, losses and "
+                "hyper-parameters) with a small convolutional network in place of the MLP: two "
+                "3x3 convolutions of 16 and 32 channels with batch-norm and 2x2 pooling, a hidden "
+                "layer of 128, batch-norm on the logits; 2000 steps. Chosen on validation splits, "
+                "where it ends the MLP's 4-9 confusions.",
+    post=7466,
+    reference=Reference(value=PAPER_ACCURACY, metric="test accuracy (%), VAT, MNIST, 100 labels",
+                        where="Miyato et al. 2018 (arXiv:1704.03976), the VAT paper post 7466 "
+                              "follows: 1.36% test error"),
+)(run_vat_mnist_100)

@@ -40,6 +40,30 @@ def mlp(widths=(784, 1200, 600, 300, 150, 10)) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def cnn(channels=(16, 32), widths=(1568, 128, 10), side: int = 28) -> nn.Sequential:
+    """A small convolutional net for flattened ``side x side`` images: for each entry of
+    ``channels`` a 3x3 convolution (padding 1, no bias), batch-norm, ReLU and 2x2 max-pooling, then
+    :func:`mlp` of ``widths`` on the flattened maps, its batch-norm on the logits included.
+    ``widths[0]`` must be what the convolutions leave: ``channels[-1] * (side // 2**k)**2`` for
+    ``k = len(channels)``."""
+    channels = [positive_int(c, "channel count") for c in channels]
+    if not channels:
+        raise ValueError("channels is empty: use mlp(widths) for a network without convolutions")
+    side = positive_int(side, "side")
+    left = side >> len(channels)
+    if left == 0 or side % (1 << len(channels)):
+        raise ValueError(f"{len(channels)} poolings by 2 do not divide images of side {side}")
+    flat = channels[-1] * left * left
+    if not widths or widths[0] != flat:
+        raise ValueError(f"widths must start with {flat} (the {channels[-1]} maps of side {left} the "
+                         f"convolutions leave), got {list(widths)}")
+    layers: list[nn.Module] = [nn.Unflatten(1, (1, side, side))]
+    for a, b in zip([1] + channels[:-1], channels):
+        layers += [nn.Conv2d(a, b, 3, padding=1, bias=False), nn.BatchNorm2d(b), nn.ReLU(),
+                   nn.MaxPool2d(2)]
+    return nn.Sequential(*layers, nn.Flatten(), *mlp(widths))
+
+
 def split_labelled(labels: torch.Tensor, per_class: int, generator: torch.Generator
                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(labelled, unlabelled)`` index tensors: ``per_class`` random indices of each class, and
@@ -143,12 +167,14 @@ def _schedule(steps: int, decay_from: float):
 def train_model(x_labelled, y_labelled, x_unlabelled, *, seed: int, steps: int, lr: float,
                 decay_from: float, widths, labelled_batch: int, unlabelled_batch: int,
                 alpha: float = 0.0, beta: float = 0.0, epsilon: float = 1.0, xi: float = 1e-2,
-                iterations: int = 1, description: str = "vat") -> tuple[nn.Module, train.History]:
-    """Train :func:`mlp` with Adam (learning rate ``lr``, linear decay to 0 from
-    ``decay_from * steps``) through :class:`kexue.train.Trainer` on the unlabelled set, the
-    labelled batches drawn inside :class:`SemiSupervisedLoss`."""
+                iterations: int = 1, channels=(), description: str = "vat"
+                ) -> tuple[nn.Module, train.History]:
+    """Train :func:`mlp` of ``widths`` (or, where ``channels`` is given, :func:`cnn`) with Adam
+    (learning rate ``lr``, linear decay to 0 from ``decay_from * steps``) through
+    :class:`kexue.train.Trainer` on the unlabelled set, the labelled batches drawn inside
+    :class:`SemiSupervisedLoss`."""
     runtime.seed_everything(seed)
-    model = mlp(widths).to(x_labelled.device)
+    model = (cnn(channels, widths) if channels else mlp(widths)).to(x_labelled.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=positive(lr, "lr"))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(steps, decay_from))
     loss_fn = SemiSupervisedLoss(x_labelled, y_labelled, batch_size=labelled_batch, alpha=alpha,
