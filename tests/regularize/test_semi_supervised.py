@@ -24,6 +24,37 @@ def test_mlp_layout():
     assert torch.allclose(out.var(0, unbiased=False), torch.ones(10), atol=1e-3)
 
 
+def test_cnn_is_its_convolutions_then_the_mlp_head():
+    """The network vat-mnist-100-cnn trains, against the same computation in torch.nn.functional:
+    3x3 convolution, batch statistics, ReLU, 2x2 max-pooling, twice, then the MLP head."""
+    torch.manual_seed(0)
+    model = ss.cnn((4, 8), (392, 16, 10)).train()
+    x = torch.rand(32, 784)
+    convs = [m for m in model if isinstance(m, nn.Conv2d)]
+    norms = [m for m in model if isinstance(m, nn.BatchNorm2d)]
+    h = x.view(32, 1, 28, 28)
+    for conv, norm in zip(convs, norms):
+        h = torch.nn.functional.conv2d(h, conv.weight, padding=1)
+        h = torch.nn.functional.batch_norm(h, None, None, norm.weight, norm.bias, training=True)
+        h = torch.nn.functional.max_pool2d(h.relu(), 2)
+    head = model[-len(ss.mlp((392, 16, 10))):]
+    out = model(x)
+    assert out.shape == (32, 10) and [c.out_channels for c in convs] == [4, 8]
+    assert torch.allclose(out, head(h.flatten(1)), atol=1e-5)
+    assert isinstance(head[-1], nn.BatchNorm1d) and not head[-1].affine
+
+
+@pytest.mark.parametrize("channels, widths, side, match", [
+    ((), (784, 10), 28, "channels is empty"),
+    ((4, 8), (400, 10), 28, "must start with 392"),
+    ((4, 8, 16, 32), (32, 10), 28, "do not divide"),
+    ((0,), (10, 10), 28, "channel count"),
+])
+def test_cnn_refuses_what_cannot_be_built(channels, widths, side, match):
+    with pytest.raises(ValueError, match=match):
+        ss.cnn(channels, widths, side)
+
+
 def test_split_labelled_takes_per_class_and_leaves_the_rest():
     order = torch.randperm(300, generator=torch.Generator().manual_seed(0))
     labels = torch.arange(10).repeat(30)[order]
