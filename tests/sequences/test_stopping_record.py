@@ -193,11 +193,11 @@ def test_the_softmax_model_is_the_title_chapters_model(record):
 
 
 def test_the_quick_profile_the_page_describes():
-    """"in the quick profile, 20 training steps on 5,000 pairs and 60 held-out poems"."""
+    """"in the quick profile, 10 training steps on 5,000 pairs and 30 held-out poems"."""
     from kexue import experiments
 
     quick = experiments.get("seq2seq-stopping").quick
-    assert (quick["steps"], quick["n_train"], quick["n_test"]) == (20, 5000, 60)
+    assert (quick["steps"], quick["n_train"], quick["n_test"]) == (10, 5000, 30)
 
 
 def test_the_figure_of_the_full_run(record):

@@ -255,7 +255,7 @@ experiment(
     "titles-seq2seq", post=5861, metric="rouge_l",
     headline=Headline("character ROUGE-L of the post's model's titles (beam search), held-out "
                       "poems", 0.001, None),
-    quick=dict(n_train=5000, n_test=60, steps=20, every=10, batch_size=32,
+    quick=dict(n_train=5000, n_test=30, steps=10, every=5, batch_size=32,
                variants=_VARIANTS, **_TITLES),
     full=dict(n_train=10 ** 7, n_test=1000, steps=1500, every=250, batch_size=64,
               variants=_VARIANTS, **_TITLES),
@@ -274,7 +274,7 @@ experiment(
     "seq2seq-stopping", post=7500, metric="capped_share_softmax_greedy",
     headline=Headline("share of held-out poems whose greedy title runs to the cap, softmax "
                       "output", 0.001, None),
-    quick=dict(n_train=5000, n_test=60, steps=20, every=10, batch_size=32, epsilon=0.03,
+    quick=dict(n_train=5000, n_test=30, steps=10, every=5, batch_size=32, epsilon=0.03,
                variants=_HEADS, **_TITLES),
     full=dict(n_train=10 ** 7, n_test=1000, steps=1500, every=250, batch_size=64, epsilon=0.03,
               variants=_HEADS, **_TITLES),
