@@ -256,9 +256,9 @@ def _after_convergence(model: nn.Module, x: torch.Tensor, y: torch.Tensor, n_jac
 # -- vat-mnist-100: semi-supervised MNIST with 100 labels ----------------------------------------
 def run_seed(config: dict, seed: int) -> dict:
     """One seed: the labelled split, then the baseline and VAT models (the MLP of ``widths``, or
-    the :func:`~kexue.regularize.semi_supervised.cnn` where the config names ``channels``); accuracies on the
-    evaluation set (the test set, or a validation split carved from the training set when
-    ``config["validation"] > 0``, for tuning)."""
+    the :func:`~kexue.regularize.semi_supervised.cnn` where the config names ``channels``);
+    accuracies on the evaluation set (the test set, or a validation split carved from the training
+    set when ``config["validation"] > 0``, for tuning)."""
     dev = runtime.device()
     images, labels = data.mnist("train")
     g = torch.Generator().manual_seed(seed)
@@ -338,6 +338,11 @@ def vat_full_run() -> dict | None:
     return shown
 
 
+#: vat-mnist-100's full profile; vat-mnist-100-cnn changes only the network and the step count
+_VAT_FULL = dict(seeds=[0, 1, 2], per_class=10, validation=0, n_unlabelled=60000, n_eval=10000,
+                 widths=[784, 512, 256, 10], steps=6000, baseline_steps=1000, labelled_batch=64,
+                 unlabelled_batch=128, lr=2e-3, decay_from=0.5, alpha=1.0, beta=1.0, epsilon=1.0,
+                 xi=1e-2, iterations=2, cpu_threads=1)
 PAPER_ACCURACY = 98.64  # Miyato et al. 2018, VAT on MNIST with 100 labels: 1.36% test error
 
 
@@ -347,10 +352,7 @@ PAPER_ACCURACY = 98.64  # Miyato et al. 2018, VAT on MNIST with 100 labels: 1.36
                widths=[784, 256, 10], steps=300, baseline_steps=300, labelled_batch=50,
                unlabelled_batch=64, lr=2e-3, decay_from=0.5, alpha=1.0, beta=1.0, epsilon=1.0,
                xi=1e-2, iterations=2, cpu_threads=1),
-    full=dict(seeds=[0, 1, 2], per_class=10, validation=0, n_unlabelled=60000, n_eval=10000,
-              widths=[784, 512, 256, 10], steps=6000, baseline_steps=1000, labelled_batch=64,
-              unlabelled_batch=128, lr=2e-3, decay_from=0.5, alpha=1.0, beta=1.0, epsilon=1.0,
-              xi=1e-2, iterations=2, cpu_threads=1),
+    full=_VAT_FULL,
     metric="test_acc_vat",
     headline=Headline("test accuracy (%), median of seeds", 0.2, "higher"),
     description="Semi-supervised MNIST with 100 labels (10 per class, chosen by the seed), the "
@@ -394,17 +396,11 @@ def run_vat_mnist_100(config: dict):
     return metrics, artifacts
 
 
-_CNN_VAT = dict(per_class=10, labelled_batch=64, lr=2e-3, decay_from=0.5, alpha=1.0, beta=1.0,
-                epsilon=1.0, xi=1e-2, iterations=2, cpu_threads=1)
-
 experiment(
     "vat-mnist-100-cnn",
-    quick=dict(seeds=[0], validation=0, n_unlabelled=2000, n_eval=1000, channels=[4, 8],
-               widths=[392, 32, 10], steps=40, baseline_steps=40, unlabelled_batch=32,
-               **_CNN_VAT),
-    full=dict(seeds=[0, 1, 2], validation=0, n_unlabelled=60000, n_eval=10000, channels=[16, 32],
-              widths=[1568, 128, 10], steps=2000, baseline_steps=1000, unlabelled_batch=128,
-              **_CNN_VAT),
+    quick=dict(_VAT_FULL, seeds=[0], n_unlabelled=2000, n_eval=1000, channels=[4, 8],
+               widths=[392, 32, 10], steps=40, baseline_steps=40, unlabelled_batch=32),
+    full=dict(_VAT_FULL, channels=[16, 32], widths=[1568, 128, 10], steps=2000),
     metric="test_acc_vat",
     headline=Headline("test accuracy (%), median of seeds", 0.2, "higher"),
     description="vat-mnist-100's VAT + EntMin (the same labelled splits, losses and "
